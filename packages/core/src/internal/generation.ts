@@ -1,0 +1,399 @@
+import type net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { DrainTracker, type ConnectionCounts } from '../drain-tracker';
+import { BatonError } from '../errors';
+import { createStderrLogger, LifecycleLog } from '../logger';
+import { optionsFromEnv, resolveOptions, validateOptions, type BatonOptions, type ResolvedOptions } from '../options';
+import { claimInherited, closeUnclaimed, HANDOFF_VARIABLES, handoffEnv, readInheritance, type Inheritance } from './handoff-env';
+import { parseListenArgs } from './listen-args';
+import { assertPidFileWritable, removePidFileIfOurs, writePidFile } from './pid-file';
+import { installSignalHandlers } from './signals';
+import { startSuccessor, successorCommand, type ReadySuccessor } from './successor';
+import { wrapperWarning } from './wrapper-check';
+
+/**
+ * starting: listen() called, not ready yet; serving: ready; reloading: serving while a successor starts;
+ * retiring: handed over or shutting down, draining, about to exit.
+ */
+export type Phase = 'idle' | 'starting' | 'serving' | 'reloading' | 'retiring';
+
+export interface ReloadResult {
+  /** pid of the new generation, now serving. */
+  pid: number;
+  previousPid: number;
+  /** From spawn to the successor's ready message. */
+  readyMs: number;
+}
+
+export interface DrainInfo {
+  reason: 'reload' | 'shutdown';
+  /** WebSocket and other upgraded sockets: close them (e.g. with 1012 Service Restart). */
+  upgradedSockets: Duplex[];
+}
+export type DrainHook = (info: DrainInfo) => void | Promise<void>;
+
+export interface ListenerStatus {
+  key: string;
+  fd: number | undefined;
+  listening: boolean;
+  connections: ConnectionCounts;
+}
+
+export interface LastReload {
+  ok: boolean;
+  at: string;
+  pid?: number;
+  readyMs?: number;
+  code?: string;
+  message?: string;
+}
+
+export interface Status {
+  pid: number;
+  phase: Phase;
+  mode: 'plain' | 'successor' | 'socket-activated';
+  predecessorPid?: number;
+  successorPid?: number;
+  uptimeMs: number;
+  readyMs?: number;
+  listeners: ListenerStatus[];
+  connections: ConnectionCounts;
+  lastReload?: LastReload;
+}
+
+interface Listener {
+  key: string;
+  server: net.Server;
+  tracker: DrainTracker;
+  listening: boolean;
+}
+
+function handleFd(server: net.Server): number | undefined {
+  // Undocumented but stable on unix: the listening handle's descriptor; -1 on Windows.
+  const fd = (server as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+function sumCounts(counts: ConnectionCounts[]): ConnectionCounts {
+  return counts.reduce(
+    (total, c) => ({
+      sockets: total.sockets + c.sockets,
+      activeRequests: total.activeRequests + c.activeRequests,
+      idle: total.idle + c.idle,
+      upgraded: total.upgraded + c.upgraded,
+    }),
+    { sockets: 0, activeRequests: 0, idle: 0, upgraded: 0 },
+  );
+}
+
+/**
+ * One process serving the listeners: the state machine behind listen(), ready(), reload() and the
+ * signals. Invariants (DESIGN.md): one reload at a time; this generation never stops accepting until
+ * its successor is ready; a failed successor is killed and changes nothing here.
+ */
+export class Generation {
+  private readonly startedAt = Date.now();
+  /** Captured at start-up: a successor starts where this process started, whatever chdir() did since. */
+  private readonly startCwd = process.cwd();
+  private readonly log = new LifecycleLog(createStderrLogger('info'));
+  private readonly listeners: Listener[] = [];
+  private readonly drainHooks: DrainHook[] = [];
+  private readonly exitHooks: Array<() => void | Promise<void>> = [];
+  private codeOptions: BatonOptions = {};
+  private options: ResolvedOptions = resolveOptions({}, {});
+  private inheritance: Inheritance = { source: 'none', sockets: [] };
+  private inheritanceError: BatonError | undefined;
+  private phase: Phase = 'idle';
+  private readyAt: number | undefined;
+  private appReady = false;
+  private readyCheckQueued = false;
+  private reloadInFlight: Promise<ReloadResult> | undefined;
+  private successorPid: number | undefined;
+  private lastReload: LastReload | undefined;
+  private stopSignals = 0;
+  private retiring = false;
+
+  constructor() {
+    try {
+      this.inheritance = readInheritance(process.env, process.pid, process.ppid);
+    } catch (error) {
+      this.inheritanceError = error as BatonError;
+    }
+    // The app's own child processes must never see (and adopt) our sockets.
+    for (const name of HANDOFF_VARIABLES) delete process.env[name];
+  }
+
+  configure(options: BatonOptions): void {
+    const valid = validateOptions(options);
+    this.codeOptions = { ...this.codeOptions, ...valid };
+    if (this.phase !== 'idle') this.applyOptions();
+  }
+
+  onDrain(hook: DrainHook): void {
+    this.drainHooks.push(hook);
+  }
+
+  onExit(hook: () => void | Promise<void>): void {
+    this.exitHooks.push(hook);
+  }
+
+  /** Binds, or adopts the inherited socket with the same key. Returns the server, like net's listen(). */
+  listen<S extends net.Server>(server: S, args: unknown[]): S {
+    if (this.phase === 'idle') this.start();
+    const request = parseListenArgs(args, this.startCwd);
+    const sameKey = this.listeners.filter((l) => l.key === request.key || l.key.startsWith(`${request.key}#`)).length;
+    // Two listen(0) calls ask for two sockets: the Nth call of a key claims the Nth socket of that key.
+    const key = sameKey === 0 ? request.key : `${request.key}#${sameKey + 1}`;
+    const listener: Listener = { key, server, tracker: new DrainTracker(server), listening: false };
+    this.listeners.push(listener);
+    server.once('listening', () => {
+      listener.listening = true;
+      this.queueReadyCheck();
+    });
+
+    const inherited = claimInherited(this.inheritance, key);
+    if (inherited) {
+      const from = this.inheritance.source === 'baton' ? `pid ${this.inheritance.predecessorPid}` : 'systemd';
+      this.log.debug('adopt', `${key}: adopting fd ${inherited.fd} from ${from}`, { key, fd: inherited.fd });
+      server.listen({ fd: inherited.fd, ...(request.options.backlog ? { backlog: request.options.backlog } : {}) }, request.callback);
+    } else {
+      server.listen(request.options, request.callback);
+    }
+    return server;
+  }
+
+  /** Marks the app's own start-up as done (readiness 'manual'); harmless in 'auto'. */
+  ready(): void {
+    this.appReady = true;
+    this.queueReadyCheck();
+  }
+
+  reload(): Promise<ReloadResult> {
+    // One reload at a time: whoever asks while one is starting shares its outcome.
+    if (this.reloadInFlight) return this.reloadInFlight;
+    this.reloadInFlight = this.runReload().finally(() => {
+      this.reloadInFlight = undefined;
+    });
+    return this.reloadInFlight;
+  }
+
+  status(): Status {
+    const listeners = this.listeners.map((l) => ({
+      key: l.key,
+      fd: handleFd(l.server),
+      listening: l.server.listening,
+      connections: l.tracker.counts(),
+    }));
+    const mode = this.inheritance.source === 'baton' ? 'successor' : this.inheritance.source === 'systemd' ? 'socket-activated' : 'plain';
+    return {
+      pid: process.pid,
+      phase: this.phase,
+      mode,
+      ...(this.inheritance.predecessorPid !== undefined ? { predecessorPid: this.inheritance.predecessorPid } : {}),
+      ...(this.successorPid !== undefined ? { successorPid: this.successorPid } : {}),
+      uptimeMs: Date.now() - this.startedAt,
+      ...(this.readyAt !== undefined ? { readyMs: this.readyAt - this.startedAt } : {}),
+      listeners,
+      connections: sumCounts(listeners.map((l) => l.connections)),
+      ...(this.lastReload ? { lastReload: this.lastReload } : {}),
+    };
+  }
+
+  /** First listen(): settle options (a bad BATON_* value stops start-up here), signals, warnings. */
+  private start(): void {
+    if (this.inheritanceError) throw this.inheritanceError;
+    this.applyOptions();
+    this.phase = 'starting';
+    this.appReady = this.options.readiness === 'auto';
+    if (this.options.handleSignals) {
+      installSignalHandlers({
+        onReload: () => this.onReloadSignal(),
+        onStop: (signal) => this.onStopSignal(signal),
+      });
+    }
+    if (this.inheritance.source === 'none') {
+      const warning = wrapperWarning(process.env, process.pid, process.ppid, this.options.pidFile !== undefined);
+      if (warning) this.log.warn('wrapper', warning);
+    }
+  }
+
+  private applyOptions(): void {
+    const options = resolveOptions(this.codeOptions, optionsFromEnv(process.env));
+    if (options.pidFile !== undefined) assertPidFileWritable(options.pidFile);
+    this.options = options;
+    this.log.use(options.logger ?? createStderrLogger(options.logLevel));
+  }
+
+  private queueReadyCheck(): void {
+    if (this.phase !== 'starting' || this.readyCheckQueued) return;
+    this.readyCheckQueued = true;
+    // One turn later: code that calls listen() for several servers in a row gets them all in.
+    setImmediate(() => {
+      this.readyCheckQueued = false;
+      if (this.phase === 'starting' && this.appReady && this.listeners.every((l) => l.listening)) this.becomeReady();
+    });
+  }
+
+  private becomeReady(): void {
+    this.phase = 'serving';
+    this.readyAt = Date.now();
+    const closed = closeUnclaimed(this.inheritance);
+    if (closed.length > 0) this.log.info('close-unused', `closed inherited fds the new code does not listen on: ${closed.join(', ')}`);
+    const keys = this.listeners.map((l) => l.key).join(', ');
+    try {
+      if (this.options.pidFile !== undefined) writePidFile(this.options.pidFile, process.pid);
+    } catch (error) {
+      this.log.error('pid-file', (error as Error).message);
+      // A successor that cannot take over the pid file must not take over at all.
+      if (this.inheritance.predecessorPid !== undefined) process.exit(1);
+    }
+    if (this.inheritance.predecessorPid !== undefined) {
+      process.send?.({ baton: 'ready', pid: process.pid });
+      this.log.info('ready', `generation ${process.pid} ready in ${this.readyAt - this.startedAt} ms on ${keys}; telling pid ${this.inheritance.predecessorPid}`);
+    } else {
+      this.log.info('ready', `serving on ${keys} (pid ${process.pid})`);
+    }
+  }
+
+  private async runReload(): Promise<ReloadResult> {
+    if (this.phase === 'idle' || this.phase === 'starting') {
+      throw new BatonError('ERR_BATON_NOT_LISTENING', `pid ${process.pid} cannot reload before it is ready (phase ${this.phase})`);
+    }
+    if (this.phase === 'retiring') {
+      const to = this.successorPid !== undefined ? `; pid ${this.successorPid} serves now` : '';
+      throw new BatonError('ERR_BATON_RETIRING', `pid ${process.pid} is retiring and cannot reload${to}`);
+    }
+    if (process.platform === 'win32') {
+      throw new BatonError('ERR_BATON_UNSUPPORTED', 'reload is not supported on Windows: listening sockets cannot be inherited');
+    }
+    const handed = this.listeners.filter((l) => l.server.listening);
+    const fds = handed.map((l) => handleFd(l.server));
+    const missing = handed.find((_listener, i) => fds[i] === undefined);
+    if (missing) throw new BatonError('ERR_BATON_UNSUPPORTED', `${missing.key}: the listening socket has no file descriptor to hand over`);
+    const command = successorCommand();
+    if (command.dropped.length > 0) this.log.warn('reload', `the next generation runs without ${command.dropped.join(' ')}`);
+
+    this.phase = 'reloading';
+    this.log.info('reload', `starting next generation: ${[command.file, ...command.args].join(' ')}`);
+    let successor: ReadySuccessor;
+    try {
+      successor = await startSuccessor({
+        command,
+        cwd: this.startCwd,
+        env: { ...process.env, ...handoffEnv(handed.map((l) => l.key), process.pid) },
+        fds: fds as number[],
+        readyTimeoutMs: this.options.readyTimeoutMs,
+        onSpawn: (pid) => this.log.debug('reload', `next generation is pid ${pid}`),
+      });
+    } catch (error) {
+      const failure = error as BatonError;
+      // Nothing changed here: keep serving, and let the next reload try again.
+      this.phase = 'serving';
+      this.lastReload = { ok: false, at: new Date().toISOString(), code: failure.code, message: failure.message };
+      this.log.error('reload-failed', `reload failed, still serving as pid ${process.pid}: ${failure.message}`, { code: failure.code });
+      if (this.stopSignals > 0) this.retire('shutdown');
+      throw error;
+    }
+    this.successorPid = successor.pid;
+    this.lastReload = { ok: true, at: new Date().toISOString(), pid: successor.pid, readyMs: successor.readyMs };
+    const counts = sumCounts(this.listeners.map((l) => l.tracker.counts()));
+    this.log.info(
+      'handed-over',
+      `generation ${successor.pid} ready in ${successor.readyMs} ms; draining ${counts.sockets} connections (${counts.activeRequests} requests in flight)`,
+      { successorPid: successor.pid, readyMs: successor.readyMs, ...counts },
+    );
+    this.phase = 'retiring';
+    // Let the caller of reload() (the /upgrade handler) answer first; its response gets Connection: close.
+    setImmediate(() => void this.retire('reload'));
+    return { pid: successor.pid, previousPid: process.pid, readyMs: successor.readyMs };
+  }
+
+  private onReloadSignal(): void {
+    if (this.phase === 'retiring') {
+      const to = this.successorPid !== undefined ? ` (pid ${this.successorPid} serves now)` : '';
+      this.log.info('reload-ignored', `SIGHUP ignored: pid ${process.pid} is retiring${to}`);
+      return;
+    }
+    if (this.reloadInFlight) {
+      this.log.info('reload-ignored', 'SIGHUP ignored: a reload is already in progress');
+      return;
+    }
+    this.log.info('reload', 'SIGHUP: reloading');
+    this.reload().catch(() => {
+      // Already logged by runReload; a signal has nobody else to tell.
+    });
+  }
+
+  private onStopSignal(signal: NodeJS.Signals): void {
+    this.stopSignals += 1;
+    if (this.stopSignals > 1) {
+      const forced = this.listeners.reduce((n, l) => n + l.tracker.destroyAll(), 0);
+      this.log.warn('stop', `${signal} again: closed ${forced} connections at once; exiting`);
+      this.exit();
+      return;
+    }
+    if (this.phase === 'reloading') {
+      // The reload settles (its successor is killed or takes over), then this process retires.
+      this.log.info('stop', `${signal}: will drain and exit once the reload in progress settles`);
+      return;
+    }
+    if (this.phase === 'retiring') {
+      this.log.info('stop', `${signal}: already draining; send it again to close at once`);
+      return;
+    }
+    this.log.info('stop', `${signal}: draining and exiting`);
+    void this.retire('shutdown');
+  }
+
+  /** Drain every listener politely, run the app's hooks, exit 0. */
+  private async retire(reason: 'reload' | 'shutdown'): Promise<void> {
+    if (this.retiring) return;
+    this.retiring = true;
+    this.phase = 'retiring';
+    const started = Date.now();
+    const deadline = this.options.drainTimeoutMs;
+    const upgradedSockets = this.listeners.flatMap((l) => l.tracker.upgradedSockets());
+    const drains = Promise.all(this.listeners.map((l) => l.tracker.drain(deadline, reason === 'reload')));
+    for (const hook of this.drainHooks) {
+      Promise.resolve()
+        .then(() => hook({ reason, upgradedSockets }))
+        .catch((error: unknown) => this.log.error('drain-hook', `onDrain hook failed: ${(error as Error)?.message ?? error}`));
+    }
+    const results = await drains;
+    const forced = results.reduce((n, r) => n + r.forced, 0);
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    if (forced > 0) this.log.warn('drained', `drain deadline of ${deadline} ms reached: closed ${forced} connections by force; exiting`, { forced });
+    else this.log.info('drained', `drained in ${seconds} s; exiting`, { durationMs: Date.now() - started });
+    await this.runExitHooks(deadline);
+    this.exit();
+  }
+
+  /** The app's clean-up (close pools, flush logs), bounded so a stuck hook cannot keep us alive. */
+  private async runExitHooks(timeoutMs: number): Promise<void> {
+    const hooks = this.exitHooks.map(async (hook) => {
+      try {
+        await hook();
+      } catch (error) {
+        this.log.error('exit-hook', `onExit hook failed: ${(error as Error)?.message ?? error}`);
+      }
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        this.log.warn('exit-hook', `onExit hooks still running after ${timeoutMs} ms; exiting anyway`);
+        resolve();
+      }, timeoutMs);
+    });
+    await Promise.race([Promise.all(hooks), timeout]);
+    clearTimeout(timer);
+  }
+
+  private exit(): void {
+    // After a handover the file names the successor; only a final shutdown removes it.
+    if (this.options.pidFile !== undefined) removePidFileIfOurs(this.options.pidFile, process.pid);
+    process.exit(0);
+  }
+}
+
+/** The one generation this process is. */
+export const generation = new Generation();

@@ -1,0 +1,141 @@
+import fs from 'node:fs';
+import { BatonError } from '../errors';
+
+/**
+ * The handoff follows systemd's socket-activation convention, so one code path serves both:
+ * listening sockets arrive as fds 3, 4, ... with LISTEN_FDS (count) and LISTEN_FDNAMES (names).
+ * A baton predecessor names each fd by its listener key (URI-encoded, since systemd names cannot
+ * contain ':') and sets BATON_PREDECESSOR_PID; it cannot set LISTEN_PID because spawn() has no
+ * pre-exec hook to learn the child's pid.
+ */
+export const LISTEN_FDS_START = 3;
+export const HANDOFF_VARIABLES = ['LISTEN_FDS', 'LISTEN_FDNAMES', 'LISTEN_PID', 'BATON_PREDECESSOR_PID'] as const;
+
+export interface InheritedSocket {
+  fd: number;
+  /** The listener key for a baton handoff; whatever systemd was told (FileDescriptorName=) otherwise. */
+  name: string;
+  claimed: boolean;
+}
+
+export interface Inheritance {
+  source: 'none' | 'baton' | 'systemd';
+  sockets: InheritedSocket[];
+  /** Set when this process is the next generation of a baton reload. */
+  predecessorPid?: number;
+}
+
+const NONE: Inheritance = { source: 'none', sockets: [] };
+
+function bad(message: string): BatonError {
+  return new BatonError('ERR_BATON_BAD_HANDOFF', message);
+}
+
+function describeFd(fd: number, variable: string): void {
+  let stat: fs.Stats;
+  try {
+    stat = fs.fstatSync(fd);
+  } catch (cause) {
+    throw new BatonError('ERR_BATON_BAD_HANDOFF', `${variable}: fd ${fd} is not open`, { cause });
+  }
+  if (!stat.isSocket()) {
+    const kind = stat.isFile() ? 'a regular file' : stat.isFIFO() ? 'a pipe' : stat.isCharacterDevice() ? 'a character device' : 'not a socket';
+    throw bad(`${variable}: fd ${fd} is ${kind}, not a listening socket`);
+  }
+}
+
+/** Builds the environment entries for a successor that inherits `keys` at fds 3, 4, ... */
+export function handoffEnv(keys: string[], predecessorPid: number): Record<string, string> {
+  return {
+    LISTEN_FDS: String(keys.length),
+    LISTEN_FDNAMES: keys.map((key) => encodeURIComponent(key)).join(':'),
+    BATON_PREDECESSOR_PID: String(predecessorPid),
+  };
+}
+
+/**
+ * Reads (and validates) what this process inherited. Pure apart from fstat: removing the variables
+ * from process.env is the caller's job, so the app's own child processes never see them.
+ */
+export function readInheritance(env: NodeJS.ProcessEnv, pid: number, ppid: number): Inheritance {
+  const { LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID, BATON_PREDECESSOR_PID } = env;
+  let predecessorPid: number | undefined;
+
+  if (BATON_PREDECESSOR_PID !== undefined) {
+    if (!/^\d+$/.test(BATON_PREDECESSOR_PID) || Number(BATON_PREDECESSOR_PID) <= 1) {
+      throw bad(`BATON_PREDECESSOR_PID=${JSON.stringify(BATON_PREDECESSOR_PID)} is not a process id`);
+    }
+    predecessorPid = Number(BATON_PREDECESSOR_PID);
+    if (predecessorPid !== ppid) {
+      throw bad(`BATON_PREDECESSOR_PID=${predecessorPid} but this process's parent is ${ppid}: the variable leaked from another process`);
+    }
+    if (LISTEN_FDS === undefined) throw bad(`BATON_PREDECESSOR_PID=${predecessorPid} is set but LISTEN_FDS is not`);
+  }
+  if (LISTEN_FDS === undefined) return NONE;
+
+  // systemd sets LISTEN_PID to the process the sockets are meant for; anyone else must ignore them.
+  if (LISTEN_PID !== undefined && predecessorPid === undefined) {
+    if (!/^\d+$/.test(LISTEN_PID)) throw bad(`LISTEN_PID=${JSON.stringify(LISTEN_PID)} is not a process id`);
+    if (Number(LISTEN_PID) !== pid) return NONE;
+  }
+
+  if (!/^\d+$/.test(LISTEN_FDS) || Number(LISTEN_FDS) < 1 || Number(LISTEN_FDS) > 1024) {
+    throw bad(`LISTEN_FDS=${JSON.stringify(LISTEN_FDS)} is not a count of descriptors from 1 to 1024`);
+  }
+  const count = Number(LISTEN_FDS);
+  const source = predecessorPid !== undefined ? 'baton' : 'systemd';
+  let names: string[] = Array.from({ length: count }, () => 'unknown');
+  if (LISTEN_FDNAMES !== undefined) {
+    names = LISTEN_FDNAMES.split(':');
+    if (names.length !== count) {
+      throw bad(`LISTEN_FDNAMES=${JSON.stringify(LISTEN_FDNAMES)} has ${names.length} names but LISTEN_FDS=${count}`);
+    }
+  } else if (source === 'baton') {
+    throw bad(`BATON_PREDECESSOR_PID=${predecessorPid} is set but LISTEN_FDNAMES is not`);
+  }
+  if (source === 'baton') {
+    names = names.map((name) => {
+      try {
+        return decodeURIComponent(name);
+      } catch (cause) {
+        throw new BatonError('ERR_BATON_BAD_HANDOFF', `LISTEN_FDNAMES: ${JSON.stringify(name)} is not a listener key`, { cause });
+      }
+    });
+  }
+
+  const sockets = names.map((name, index) => {
+    const fd = LISTEN_FDS_START + index;
+    describeFd(fd, `LISTEN_FDS=${count}`);
+    return { fd, name, claimed: false };
+  });
+  return { source, sockets, ...(predecessorPid !== undefined ? { predecessorPid } : {}) };
+}
+
+/**
+ * Picks the inherited socket for a listen() call. A baton successor matches by key, so changed code
+ * that listens on a new address binds it fresh. systemd names its sockets after units, not addresses,
+ * so listen() calls take systemd's sockets in order (what node-systemd users and sd_listen_fds expect),
+ * unless a FileDescriptorName= equals the key.
+ */
+export function claimInherited(inheritance: Inheritance, key: string): InheritedSocket | undefined {
+  const free = inheritance.sockets.filter((socket) => !socket.claimed);
+  const found = free.find((socket) => socket.name === key) ?? (inheritance.source === 'systemd' ? free[0] : undefined);
+  if (found) found.claimed = true;
+  return found;
+}
+
+/** Invariant 6: inherited descriptors the new code did not ask for are closed once it is ready. */
+export function closeUnclaimed(inheritance: Inheritance): number[] {
+  const closed: number[] = [];
+  for (const socket of inheritance.sockets) {
+    if (socket.claimed) continue;
+    socket.claimed = true;
+    try {
+      fs.closeSync(socket.fd);
+      closed.push(socket.fd);
+    } catch {
+      // Already closed by someone else: nothing leaks.
+    }
+  }
+  return closed;
+}

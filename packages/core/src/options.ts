@@ -1,0 +1,171 @@
+import { BatonError } from './errors';
+import type { Logger, LogLevel } from './logger';
+import { LOG_LEVELS } from './logger';
+
+/**
+ * Every default in one place. The README's options table and the tests read this object,
+ * so the documentation cannot drift from the code.
+ */
+export const DEFAULTS = Object.freeze({
+  /** How long the next generation has to become ready before it is killed and the reload fails. */
+  readyTimeoutMs: 30_000,
+  /** How long a retiring generation waits for its connections before closing what is left. */
+  drainTimeoutMs: 30_000,
+  /** silent | error | warn | info | debug */
+  logLevel: 'info' as LogLevel,
+  /** auto: ready once every listen() is listening; manual: ready when the app calls ready(). */
+  readiness: 'auto' as Readiness,
+  /** Install SIGHUP (reload) and SIGTERM/SIGINT (drain and exit) handlers on the first listen(). */
+  handleSignals: true,
+  /** No pid file unless asked for. */
+  pidFile: undefined as string | undefined,
+  /** No control socket unless asked for. */
+  control: undefined as string | undefined,
+});
+
+export type Readiness = 'auto' | 'manual';
+
+export interface BatonOptions {
+  /** Path of the pid file, written atomically by each generation when it is ready. Env: BATON_PID_FILE. */
+  pidFile?: string;
+  /** Env: BATON_READY_TIMEOUT_MS. */
+  readyTimeoutMs?: number;
+  /** Env: BATON_DRAIN_TIMEOUT_MS. */
+  drainTimeoutMs?: number;
+  /** Level of the built-in stderr logger. Env: BATON_LOG. */
+  logLevel?: LogLevel;
+  /** A pino-compatible logger (error/warn/info/debug taking (object, message)); replaces the built-in one. */
+  logger?: Logger;
+  /** 'manual' when the app calls ready() itself after its own async start-up. */
+  readiness?: Readiness;
+  handleSignals?: boolean;
+  /** Path of a unix control socket for `baton reload` / `baton status`. Env: BATON_CONTROL. */
+  control?: string;
+}
+
+export type ResolvedOptions = Required<Omit<BatonOptions, 'pidFile' | 'logger' | 'control'>> &
+  Pick<BatonOptions, 'pidFile' | 'logger' | 'control'>;
+
+/** The environment variables operators may set, and the option each one feeds. */
+export const ENV_VARIABLES = {
+  BATON_PID_FILE: 'pidFile',
+  BATON_READY_TIMEOUT_MS: 'readyTimeoutMs',
+  BATON_DRAIN_TIMEOUT_MS: 'drainTimeoutMs',
+  BATON_LOG: 'logLevel',
+  BATON_CONTROL: 'control',
+} as const satisfies Record<string, keyof BatonOptions>;
+
+const OPTION_NAMES = new Set<string>([
+  'pidFile',
+  'readyTimeoutMs',
+  'drainTimeoutMs',
+  'logLevel',
+  'logger',
+  'readiness',
+  'handleSignals',
+  'control',
+]);
+
+function invalid(name: string, value: unknown, expected: string): BatonError {
+  const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
+  return new BatonError('ERR_BATON_INVALID_OPTION', `${name}=${shown} is invalid: expected ${expected}`);
+}
+
+function checkTimeout(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+    throw invalid(name, value, 'a whole number of milliseconds greater than 0');
+  }
+  return value;
+}
+
+function checkPath(name: string, value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '' || value.includes('\0')) {
+    throw invalid(name, value, 'a non-empty file path');
+  }
+  return value;
+}
+
+function checkLogLevel(name: string, value: unknown): LogLevel {
+  if (typeof value !== 'string' || !(LOG_LEVELS as readonly string[]).includes(value)) {
+    throw invalid(name, value, LOG_LEVELS.join(' | '));
+  }
+  return value as LogLevel;
+}
+
+/** Validates options given in code. Throws ERR_BATON_INVALID_OPTION naming the option and its value. */
+export function validateOptions(options: BatonOptions): BatonOptions {
+  if (options === null || typeof options !== 'object') throw invalid('options', options, 'an object');
+  const out: BatonOptions = {};
+  for (const [name, value] of Object.entries(options)) {
+    if (!OPTION_NAMES.has(name)) {
+      throw invalid(name, value, `one of the known options (${[...OPTION_NAMES].join(', ')})`);
+    }
+    if (value === undefined) continue;
+    switch (name) {
+      case 'pidFile':
+      case 'control':
+        out[name] = checkPath(name, value);
+        break;
+      case 'readyTimeoutMs':
+      case 'drainTimeoutMs':
+        out[name] = checkTimeout(name, value);
+        break;
+      case 'logLevel':
+        out.logLevel = checkLogLevel(name, value);
+        break;
+      case 'readiness':
+        if (value !== 'auto' && value !== 'manual') throw invalid(name, value, "'auto' | 'manual'");
+        out.readiness = value;
+        break;
+      case 'handleSignals':
+        if (typeof value !== 'boolean') throw invalid(name, value, 'true | false');
+        out.handleSignals = value;
+        break;
+      case 'logger': {
+        const logger = value as Partial<Logger>;
+        const methods = ['error', 'warn', 'info', 'debug'] as const;
+        if (typeof value !== 'object' || value === null || methods.some((m) => typeof logger[m] !== 'function')) {
+          throw invalid(name, value, 'an object with error, warn, info and debug methods (pino-compatible)');
+        }
+        out.logger = value as Logger;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Reads the BATON_* variables. An empty variable counts as unset; anything else must be valid,
+ * or start-up stops with an error naming the variable and its value.
+ */
+export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): BatonOptions {
+  const out: BatonOptions = {};
+  for (const [variable, option] of Object.entries(ENV_VARIABLES)) {
+    const raw = env[variable];
+    if (raw === undefined || raw === '') continue;
+    switch (option) {
+      case 'readyTimeoutMs':
+      case 'drainTimeoutMs':
+        if (!/^\d+$/.test(raw.trim())) throw invalid(variable, raw, 'a whole number of milliseconds greater than 0');
+        out[option] = checkTimeout(variable, Number(raw.trim()));
+        break;
+      case 'logLevel':
+        out.logLevel = checkLogLevel(variable, raw.trim());
+        break;
+      case 'pidFile':
+      case 'control':
+        out[option] = checkPath(variable, raw);
+        break;
+    }
+  }
+  return out;
+}
+
+/**
+ * Defaults, then options given in code, then the environment: an operator's BATON_* variable
+ * overrides what the application's code chose, the way a unit file or a container spec expects.
+ */
+export function resolveOptions(fromCode: BatonOptions, fromEnv: BatonOptions): ResolvedOptions {
+  return { ...DEFAULTS, ...fromCode, ...fromEnv };
+}
