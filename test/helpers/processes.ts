@@ -1,0 +1,112 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+/** Every wait in the tests is bounded by this unless a test says otherwise. */
+export const WAIT_MS = 20_000;
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
+
+/** Pids to kill in teardown: every generation a test has seen, by pid, never by name. */
+const seenPids = new Set<number>();
+
+export function rememberPid(pid: number | undefined): void {
+  if (pid !== undefined && pid > 1) seenPids.add(pid);
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** SIGKILL every process a test started or saw (generations re-parent away from us, so by pid). */
+export function killAll(): void {
+  for (const pid of seenPids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  seenPids.clear();
+}
+
+export async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = WAIT_MS): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+export function tempDir(prefix = 'baton-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export function readPid(file: string): number | undefined {
+  try {
+    const text = fs.readFileSync(file, 'utf8').trim();
+    return /^\d+$/.test(text) ? Number(text) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface Server {
+  child: ChildProcess;
+  pid: number;
+  /** Everything every generation wrote to stdout and stderr so far (they share the pipes). */
+  output(): string;
+  /** Resolves with the first generation's exit code and signal. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * Starts a fixture server. Its successors inherit the same stdout/stderr pipes, so output()
+ * covers every generation. The fixture prints `listening <port>` once it is up.
+ */
+export function startServer(script: string, env: Record<string, string> = {}, command: string[] = [process.execPath]): Server {
+  const [file, ...args] = command;
+  const child = spawn(file as string, [...args, script], {
+    env: { ...process.env, BATON_LOG: 'debug', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  rememberPid(child.pid);
+  let text = '';
+  child.stdout?.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  return { child, pid: child.pid as number, output: () => text, exited };
+}
+
+/** Waits for the `listening <port>` line a fixture prints and returns the port. */
+export async function waitForPort(server: Server): Promise<number> {
+  return waitFor(`a listening line from pid ${server.pid}; output so far:\n${server.output()}`, () => {
+    const match = /listening (\d+)/.exec(server.output());
+    return match ? Number(match[1]) : undefined;
+  });
+}
+
+/** Waits until the pid file names a live process other than `notPid`, and returns it. */
+export async function waitForPidFileChange(file: string, notPid: number): Promise<number> {
+  const pid = await waitFor(`pid file ${file} to name a process other than ${notPid}`, () => {
+    const pid = readPid(file);
+    return pid !== undefined && pid !== notPid ? pid : undefined;
+  });
+  rememberPid(pid);
+  return pid;
+}
+
+export async function waitForExit(pid: number, timeoutMs = WAIT_MS): Promise<void> {
+  await waitFor(`pid ${pid} to exit`, () => !isAlive(pid) || undefined, timeoutMs);
+}
