@@ -6,7 +6,8 @@ const express = require('express');
 const { listen, reload, configure } = require('@baton/express');
 
 // Read at start-up, so each generation reports the build it started from.
-const { version: Version } = JSON.parse(fs.readFileSync(path.join(__dirname, 'version.json'), 'utf8'));
+const versionFile = process.env.VERSION_FILE ?? path.join(__dirname, 'version.json');
+const { version: Version } = JSON.parse(fs.readFileSync(versionFile, 'utf8'));
 const port = Number(process.env.PORT ?? 9527);
 // An open restart endpoint lets anyone restart the service: /upgrade needs this token.
 const token = process.env.UPGRADE_TOKEN;
@@ -26,4 +27,6 @@ app.post('/upgrade', async (req, res) => {
   }
 });
 
-listen(app, port, '127.0.0.1');
+const server = listen(app, port, '127.0.0.1', () => {
+  console.log(`v${Version} listening on http://127.0.0.1:${server.address().port} (pid ${process.pid})`);
+});

@@ -74,6 +74,13 @@ function handleFd(server: net.Server): number | undefined {
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
+/** `tcp:*:0 (port 41235)`: the key the code asked for, and where it really listens when that differs. */
+function describeListener(listener: Listener): string {
+  const address = listener.server.address();
+  if (address === null || typeof address === 'string') return listener.key;
+  return listener.key.endsWith(`:${address.port}`) ? listener.key : `${listener.key} (port ${address.port})`;
+}
+
 function sumCounts(counts: ConnectionCounts[]): ConnectionCounts {
   return counts.reduce(
     (total, c) => ({
@@ -239,7 +246,7 @@ export class Generation {
     this.readyAt = Date.now();
     const closed = closeUnclaimed(this.inheritance);
     if (closed.length > 0) this.log.info('close-unused', `closed inherited fds the new code does not listen on: ${closed.join(', ')}`);
-    const keys = this.listeners.map((l) => l.key).join(', ');
+    const keys = this.listeners.map((l) => describeListener(l)).join(', ');
     try {
       if (this.options.pidFile !== undefined) writePidFile(this.options.pidFile, process.pid);
     } catch (error) {
@@ -249,7 +256,7 @@ export class Generation {
     }
     if (this.inheritance.predecessorPid !== undefined) {
       process.send?.({ baton: 'ready', pid: process.pid });
-      this.log.info('ready', `generation ${process.pid} ready in ${this.readyAt - this.startedAt} ms on ${keys}; telling pid ${this.inheritance.predecessorPid}`);
+      this.log.info('ready', `generation ${process.pid} ready ${this.readyAt - this.startedAt} ms after loading baton, on ${keys}; telling pid ${this.inheritance.predecessorPid}`);
     } else {
       this.log.info('ready', `serving on ${keys} (pid ${process.pid})`);
     }
