@@ -255,7 +255,10 @@ export class Generation {
       if (this.inheritance.predecessorPid !== undefined) process.exit(1);
     }
     if (this.inheritance.predecessorPid !== undefined) {
-      process.send?.({ baton: 'ready', pid: process.pid });
+      // With a callback, a predecessor that is already gone is an error to log, not an uncaught 'error' event.
+      process.send?.({ baton: 'ready', pid: process.pid }, undefined, {}, (error) => {
+        if (error) this.log.error('ready', `cannot tell pid ${this.inheritance.predecessorPid} that this generation is ready: ${error.message}`);
+      });
       this.log.info('ready', `generation ${process.pid} ready ${this.readyAt - this.startedAt} ms after loading baton, on ${keys}; telling pid ${this.inheritance.predecessorPid}`);
     } else {
       this.log.info('ready', `serving on ${keys} (pid ${process.pid})`);
