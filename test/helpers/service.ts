@@ -1,0 +1,111 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import type { Reply } from './http';
+import { rememberPid, waitFor, type Server } from './processes';
+
+/**
+ * Every process of one service carries BATON_TEST_SERVICE=<marker> in its environment (generations
+ * copy process.env to their successors), so the test can count the generations alive at any moment
+ * by scanning /proc, whatever their parent is now.
+ */
+export const MARKER_VARIABLE = 'BATON_TEST_SERVICE';
+
+export function newMarker(): string {
+  return randomUUID();
+}
+
+/** Pids of live (non-zombie) processes whose initial environment holds the marker. Linux only. */
+export function servicePids(marker: string): number[] {
+  const needle = `${MARKER_VARIABLE}=${marker}`;
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let environ: string;
+    try {
+      environ = fs.readFileSync(`/proc/${entry}/environ`, 'latin1');
+    } catch {
+      continue; // Gone meanwhile, or not ours to read.
+    }
+    if (environ.split('\0').includes(needle)) pids.push(Number(entry));
+  }
+  for (const pid of pids) rememberPid(pid);
+  return pids.sort((a, b) => a - b);
+}
+
+/**
+ * Samples servicePids() every few ms until stopped; reports the most processes seen at once.
+ * A sampler can miss a short-lived state, never invent one: `max` is a lower bound.
+ */
+export function sampleServicePids(marker: string, everyMs = 5): { stop(): { max: number; seen: number[] } } {
+  let max = 0;
+  const seen = new Set<number>();
+  const timer = setInterval(() => {
+    const pids = servicePids(marker);
+    max = Math.max(max, pids.length);
+    for (const pid of pids) seen.add(pid);
+  }, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      const pids = servicePids(marker);
+      max = Math.max(max, pids.length);
+      for (const pid of pids) seen.add(pid);
+      return { max, seen: [...seen].sort((a, b) => a - b) };
+    },
+  };
+}
+
+/** Every pid the core logged as `next generation is pid N` (debug level), in order; each is remembered. */
+export function successorPidsFromLog(output: string): number[] {
+  const pids = [...output.matchAll(/next generation is pid (\d+)/g)].map((m) => Number(m[1]));
+  for (const pid of pids) rememberPid(pid);
+  return pids;
+}
+
+export function countMatches(output: string, pattern: RegExp): number {
+  const flags = pattern.flags.includes('g') ? pattern.flags : `${pattern.flags}g`;
+  return [...output.matchAll(new RegExp(pattern.source, flags))].length;
+}
+
+/** Waits until the output of every generation so far matches `pattern` at least `times` times. */
+export async function waitForOutput(server: Server, pattern: RegExp, times = 1, timeoutMs?: number): Promise<string> {
+  return waitFor(
+    `${times} × ${pattern} in the output of pid ${server.pid}`,
+    () => {
+      const output = server.output();
+      return countMatches(output, pattern) >= times ? output : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+/** Waits for the `listening <address>` line and returns the address as printed (a port or a path). */
+export async function waitForListeningAddress(server: Server): Promise<string> {
+  return waitFor(`a listening line from pid ${server.pid}`, () => /listening (\S+)/.exec(server.output())?.[1]);
+}
+
+/** One request over a unix socket on a fresh connection. */
+export function requestUnix(socketPath: string, pathname: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath, path: pathname, method: 'GET', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+      res.on('error', reject);
+    });
+    req.setTimeout(30_000, () => req.destroy(new Error(`request ${pathname} on ${socketPath} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export function writeBuild(dir: string, version: string, behavior = 'ok'): void {
+  fs.writeFileSync(path.join(dir, 'build.json'), JSON.stringify({ version, behavior }));
+}
