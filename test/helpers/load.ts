@@ -81,13 +81,17 @@ export class LoadRecorder {
   }
 
   /** Time-stamps every line the server processes write (all generations share the pipes). */
-  watchOutput(stream: Readable | null | undefined): void {
+  watchOutput(stream: Readable | null | undefined, onLine?: (line: string) => void): void {
     let pending = '';
     stream?.on('data', (chunk: Buffer) => {
       pending += chunk.toString();
       const lines = pending.split('\n');
       pending = lines.pop() ?? '';
-      for (const line of lines) if (line.trim() !== '') this.timeline.push({ at: this.now(), what: 'log', line });
+      for (const line of lines) {
+        if (line.trim() === '') continue;
+        this.timeline.push({ at: this.now(), what: 'log', line });
+        onLine?.(line);
+      }
     });
   }
 
@@ -120,12 +124,13 @@ export class LoadRecorder {
     return parts.length > 0 ? parts.join(', ') : 'before any reload';
   }
 
-  summary(title: string): string {
+  /** Counts per client kind, the reload timeline, every failure, and the server log when something failed. */
+  summary(title: string, withLog = this.failures.length > 0): string {
     const lines = [`== ${title}: ${this.now()} ms ==`];
     for (const [kind, c] of this.countsByKind()) {
       lines.push(`  ${kind.padEnd(14)} ok ${String(c.ok).padStart(5)}  failed ${String(c.failed).padStart(3)}  Connection: close ${String(c.closes).padStart(4)}  pids ${[...c.pids].join(',')}`);
     }
-    const events = this.timeline.filter((e) => e.what !== 'log').map((e) => (e.what === 'log' ? '' : `${e.at}:${e.what} ${e.pid}`));
+    const events = this.timeline.flatMap((e) => (e.what === 'log' ? [] : [`${e.at}:${e.what} ${e.pid}`]));
     lines.push(`  reloads: ${events.join('  ')}`);
     if (this.failures.length > 0) {
       lines.push(`  FAILURES (${this.failures.length}):`);
@@ -135,7 +140,9 @@ export class LoadRecorder {
           `    ${f.kind}/${f.worker} ${f.code} "${f.message}" sent ${f.sentAt} failed ${f.at} (${this.relativeToReloads(f.sentAt)}) previous pid ${f.previousPid ?? '-'}${reused}`,
         );
       }
-      lines.push('  server log:');
+    }
+    if (withLog) {
+      lines.push('  server log (ms since start):');
       for (const e of this.timeline) if (e.what === 'log') lines.push(`    ${e.at} ${e.line}`);
     }
     return lines.join('\n');

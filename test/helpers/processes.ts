@@ -76,7 +76,8 @@ export interface Server {
 export function startServer(script: string, env: Record<string, string> = {}, command: string[] = [process.execPath]): Server {
   const [file, ...args] = command;
   const child = spawn(file as string, [...args, script], {
-    env: { ...process.env, BATON_LOG: 'debug', ...env },
+    // NODE_PATH: pnpm's jest launcher sets it, and it would hide module-resolution bugs a deployed app has.
+    env: { ...process.env, BATON_LOG: 'debug', NODE_PATH: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   rememberPid(child.pid);

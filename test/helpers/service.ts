@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import type { Reply } from './http';
-import { rememberPid, waitFor, type Server } from './processes';
+import { rememberPid, WAIT_MS, waitFor, type Server } from './processes';
 
 /**
  * Every process of one service carries BATON_TEST_SERVICE=<marker> in its environment (generations
@@ -11,6 +12,14 @@ import { rememberPid, waitFor, type Server } from './processes';
  * by scanning /proc, whatever their parent is now.
  */
 export const MARKER_VARIABLE = 'BATON_TEST_SERVICE';
+
+/**
+ * The environment a real deployment has and the test runner does not: pnpm's `jest` shim exports
+ * NODE_PATH=<...>/node_modules/.pnpm/node_modules, which lets a process find every hoisted package
+ * even when its own symlinked node_modules cannot be resolved. That once hid a real bug (a successor
+ * could not load express under pnpm), so the process tests run their servers without it.
+ */
+export const DEPLOYED_ENV: Record<string, string> = { NODE_PATH: '' };
 
 export function newMarker(): string {
   return randomUUID();
@@ -46,6 +55,8 @@ export function sampleServicePids(marker: string, everyMs = 5): { stop(): { max:
     max = Math.max(max, pids.length);
     for (const pid of pids) seen.add(pid);
   }, everyMs);
+  // A test that fails before stop() must not keep jest alive.
+  timer.unref();
   return {
     stop() {
       clearInterval(timer);
@@ -102,10 +113,35 @@ export function requestUnix(socketPath: string, pathname: string): Promise<Reply
   });
 }
 
+/** A port that was free a moment ago on 127.0.0.1 (bound to port 0, then closed). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 export function writeBuild(dir: string, version: string, behavior = 'ok'): void {
   fs.writeFileSync(path.join(dir, 'build.json'), JSON.stringify({ version, behavior }));
+}
+
+/** The first generation's exit code and signal, waiting at most `timeoutMs` for it. */
+export async function exitOf(server: Server, timeoutMs = WAIT_MS): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`pid ${server.pid} did not exit within ${timeoutMs} ms; output:\n${server.output()}`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([server.exited, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { BatonError } from './errors';
 import type { Logger, LogLevel } from './logger';
 import { LOG_LEVELS } from './logger';
@@ -67,14 +68,21 @@ const OPTION_NAMES = new Set<string>([
 ]);
 
 function invalid(name: string, value: unknown, expected: string): BatonError {
-  const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
+  // inspect, not String(): String() throws on an object without a prototype, hiding the real error.
+  const shown = typeof value === 'string' ? JSON.stringify(value) : inspect(value, { depth: 0, breakLength: Infinity });
   return new BatonError('ERR_BATON_INVALID_OPTION', `${name}=${shown} is invalid: expected ${expected}`);
 }
 
+/** The longest a Node timer can wait: setTimeout() turns anything longer into 1 ms. */
+const MAX_TIMEOUT_MS = 2_147_483_647;
+const TIMEOUT_EXPECTED = `a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS}`;
+
+function isTimeout(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 && value <= MAX_TIMEOUT_MS;
+}
+
 function checkTimeout(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw invalid(name, value, 'a whole number of milliseconds greater than 0');
-  }
+  if (!isTimeout(value)) throw invalid(name, value, TIMEOUT_EXPECTED);
   return value;
 }
 
@@ -146,12 +154,16 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): BatonOptio
     if (raw === undefined || raw === '') continue;
     switch (option) {
       case 'readyTimeoutMs':
-      case 'drainTimeoutMs':
-        if (!/^\d+$/.test(raw.trim())) throw invalid(variable, raw, 'a whole number of milliseconds greater than 0');
-        out[option] = checkTimeout(variable, Number(raw.trim()));
+      case 'drainTimeoutMs': {
+        // The message shows the variable's text as set, not what Number() made of it.
+        const ms = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : Number.NaN;
+        if (!isTimeout(ms)) throw invalid(variable, raw, TIMEOUT_EXPECTED);
+        out[option] = ms;
         break;
+      }
       case 'logLevel':
-        out.logLevel = checkLogLevel(variable, raw.trim());
+        if (!(LOG_LEVELS as readonly string[]).includes(raw.trim())) throw invalid(variable, raw, LOG_LEVELS.join(' | '));
+        out.logLevel = raw.trim() as LogLevel;
         break;
       case 'pidFile':
       case 'control':

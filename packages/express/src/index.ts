@@ -10,7 +10,24 @@ export type ExpressLikeApp = http.RequestListener;
  * Like Express's own listen, it builds the server with `http.createServer(app)`.
  */
 export function listen(app: ExpressLikeApp, ...args: unknown[]): http.Server {
-  return listenServer(http.createServer(app), ...args);
+  const server = http.createServer(app);
+  const callback = args[args.length - 1];
+  // Express 5 hands a listen error (EADDRINUSE) to the callback; Express 4 leaves it to the 'error'
+  // event, which crashes. A callback that takes an argument can see the error, so it gets it, as in
+  // Express 5; one that takes none could only mistake it for success, so the error stays an event.
+  if (typeof callback === 'function' && callback.length >= 1) {
+    const onError = (error: Error): void => {
+      server.off('listening', onListening);
+      callback(error);
+    };
+    const onListening = (): void => {
+      server.off('error', onError);
+      callback();
+    };
+    server.once('error', onError);
+    args[args.length - 1] = onListening;
+  }
+  return listenServer(server, ...args);
 }
 
 export * from '@baton/core';

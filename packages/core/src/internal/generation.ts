@@ -6,9 +6,12 @@ import { createStderrLogger, LifecycleLog } from '../logger';
 import { optionsFromEnv, resolveOptions, validateOptions, type BatonOptions, type ResolvedOptions } from '../options';
 import { claimInherited, closeUnclaimed, HANDOFF_VARIABLES, handoffEnv, readInheritance, type Inheritance } from './handoff-env';
 import { parseListenArgs } from './listen-args';
-import { assertPidFileWritable, removePidFileIfOurs, writePidFile } from './pid-file';
+import { assertPidFileWritable, readPidFile, removePidFileIfOurs, writePidFile } from './pid-file';
 import { installSignalHandlers } from './signals';
 import { startSuccessor, successorCommand, type ReadySuccessor } from './successor';
+import { SupervisorLink } from '../supervisor/worker-link';
+import { InPlaceControl } from '../control/in-place';
+import { notifySystemd } from './sd-notify';
 import { wrapperWarning } from './wrapper-check';
 
 /**
@@ -23,6 +26,9 @@ export interface ReloadResult {
   previousPid: number;
   /** From spawn to the successor's ready message. */
   readyMs: number;
+  /** Under `baton run`: every new worker, and every worker it replaced. */
+  pids?: number[];
+  previousPids?: number[];
 }
 
 export interface DrainInfo {
@@ -51,8 +57,10 @@ export interface LastReload {
 export interface Status {
   pid: number;
   phase: Phase;
-  mode: 'plain' | 'successor' | 'socket-activated';
+  mode: 'plain' | 'successor' | 'socket-activated' | 'supervised';
   predecessorPid?: number;
+  /** Under `baton run`: the supervisor's pid, which stays the same across reloads. */
+  supervisorPid?: number;
   successorPid?: number;
   uptimeMs: number;
   readyMs?: number;
@@ -119,6 +127,9 @@ export class Generation {
   private lastReload: LastReload | undefined;
   private stopSignals = 0;
   private retiring = false;
+  /** Set in a worker of `baton run`: reloads, readiness and retirement go through the supervisor. */
+  private readonly supervisor: SupervisorLink | undefined;
+  private control: InPlaceControl | undefined;
 
   constructor() {
     try {
@@ -126,6 +137,7 @@ export class Generation {
     } catch (error) {
       this.inheritanceError = error as BatonError;
     }
+    this.supervisor = SupervisorLink.forProcess(this.inheritance.supervisorPid);
     // The app's own child processes must never see (and adopt) our sockets.
     for (const name of HANDOFF_VARIABLES) delete process.env[name];
   }
@@ -155,13 +167,22 @@ export class Generation {
     this.listeners.push(listener);
     server.once('listening', () => {
       listener.listening = true;
+      // Under `baton run` the supervisor keeps a copy of a socket bound here, for the next workers.
+      if (!inherited) this.supervisor?.listener(key, server);
       this.queueReadyCheck();
     });
 
     const inherited = claimInherited(this.inheritance, key);
     if (inherited) {
-      const from = this.inheritance.source === 'baton' ? `pid ${this.inheritance.predecessorPid}` : 'systemd';
+      const from =
+        this.inheritance.source === 'baton'
+          ? `pid ${this.inheritance.predecessorPid}`
+          : this.inheritance.source === 'supervisor'
+            ? `supervisor pid ${this.inheritance.supervisorPid}`
+            : 'systemd';
       this.log.debug('adopt', `${key}: adopting fd ${inherited.fd} from ${from}`, { key, fd: inherited.fd });
+      // Node learns a pipe's name only from listen(path): without this, address() is null after adopting.
+      if (request.options.path !== undefined) (server as unknown as { _pipeName?: string })._pipeName = request.options.path;
       server.listen({ fd: inherited.fd, ...(request.options.backlog ? { backlog: request.options.backlog } : {}) }, request.callback);
     } else {
       server.listen(request.options, request.callback);
@@ -191,13 +212,15 @@ export class Generation {
       listening: l.server.listening,
       connections: l.tracker.counts(),
     }));
-    const mode = this.inheritance.source === 'baton' ? 'successor' : this.inheritance.source === 'systemd' ? 'socket-activated' : 'plain';
+    const source = this.inheritance.source;
+    const mode = source === 'baton' ? 'successor' : source === 'systemd' ? 'socket-activated' : source === 'supervisor' ? 'supervised' : 'plain';
     return {
       pid: process.pid,
       phase: this.phase,
       mode,
       ...(this.inheritance.predecessorPid !== undefined ? { predecessorPid: this.inheritance.predecessorPid } : {}),
       ...(this.successorPid !== undefined ? { successorPid: this.successorPid } : {}),
+      ...(this.supervisor ? { supervisorPid: this.supervisor.supervisorPid } : {}),
       uptimeMs: Date.now() - this.startedAt,
       ...(this.readyAt !== undefined ? { readyMs: this.readyAt - this.startedAt } : {}),
       listeners,
@@ -217,6 +240,19 @@ export class Generation {
         onReload: () => this.onReloadSignal(),
         onStop: (signal) => this.onStopSignal(signal),
       });
+    }
+    if (this.supervisor) {
+      this.supervisor.attach({
+        retire: (reason) => void this.retire(reason),
+        status: () => this.status(),
+        orphaned: () => {
+          this.log.warn('orphaned', `supervisor pid ${this.supervisor?.supervisorPid} is gone; draining and exiting`);
+          void this.retire('shutdown');
+        },
+      });
+    } else if (this.options.control !== undefined) {
+      // In-place mode: the control socket travels with the listeners, so it outlives every reload.
+      this.control = InPlaceControl.start(this.options.control, this.inheritance, this, this.log);
     }
     if (this.inheritance.source === 'none') {
       const warning = wrapperWarning(process.env, process.pid, process.ppid, this.options.pidFile !== undefined);
@@ -248,19 +284,25 @@ export class Generation {
     if (closed.length > 0) this.log.info('close-unused', `closed inherited fds the new code does not listen on: ${closed.join(', ')}`);
     const keys = this.listeners.map((l) => describeListener(l)).join(', ');
     try {
-      if (this.options.pidFile !== undefined) writePidFile(this.options.pidFile, process.pid);
+      // Under `baton run` the pid file names the supervisor, and the supervisor writes it.
+      if (this.options.pidFile !== undefined && !this.supervisor) writePidFile(this.options.pidFile, process.pid);
     } catch (error) {
       this.log.error('pid-file', (error as Error).message);
       // A successor that cannot take over the pid file must not take over at all.
       if (this.inheritance.predecessorPid !== undefined) process.exit(1);
     }
-    if (this.inheritance.predecessorPid !== undefined) {
+    if (this.supervisor) {
+      this.supervisor.ready();
+      this.log.info('ready', `worker ${process.pid} ready ${this.readyAt - this.startedAt} ms after loading baton, on ${keys}; telling supervisor pid ${this.supervisor.supervisorPid}`);
+    } else if (this.inheritance.predecessorPid !== undefined) {
+      notifySystemd({ MAINPID: process.pid, READY: 1 });
       // With a callback, a predecessor that is already gone is an error to log, not an uncaught 'error' event.
       process.send?.({ baton: 'ready', pid: process.pid }, undefined, {}, (error) => {
         if (error) this.log.error('ready', `cannot tell pid ${this.inheritance.predecessorPid} that this generation is ready: ${error.message}`);
       });
       this.log.info('ready', `generation ${process.pid} ready ${this.readyAt - this.startedAt} ms after loading baton, on ${keys}; telling pid ${this.inheritance.predecessorPid}`);
     } else {
+      notifySystemd({ READY: 1 });
       this.log.info('ready', `serving on ${keys} (pid ${process.pid})`);
     }
   }
@@ -273,6 +315,8 @@ export class Generation {
       const to = this.successorPid !== undefined ? `; pid ${this.successorPid} serves now` : '';
       throw new BatonError('ERR_BATON_RETIRING', `pid ${process.pid} is retiring and cannot reload${to}`);
     }
+    // Under `baton run` the supervisor replaces the workers one by one and tells us how it went.
+    if (this.supervisor) return this.supervisor.requestReload();
     if (process.platform === 'win32') {
       throw new BatonError('ERR_BATON_UNSUPPORTED', 'reload is not supported on Windows: listening sockets cannot be inherited');
     }
@@ -280,17 +324,24 @@ export class Generation {
     const fds = handed.map((l) => handleFd(l.server));
     const missing = handed.find((_listener, i) => fds[i] === undefined);
     if (missing) throw new BatonError('ERR_BATON_UNSUPPORTED', `${missing.key}: the listening socket has no file descriptor to hand over`);
+    const keys = handed.map((l) => l.key);
+    const control = this.control?.handoff();
+    if (control) {
+      keys.push(control.key);
+      fds.push(control.fd);
+    }
     const command = successorCommand();
     if (command.dropped.length > 0) this.log.warn('reload', `the next generation runs without ${command.dropped.join(' ')}`);
 
     this.phase = 'reloading';
+    notifySystemd({ RELOADING: 1, MONOTONIC_USEC: process.hrtime.bigint() / 1000n });
     this.log.info('reload', `starting next generation: ${[command.file, ...command.args].join(' ')}`);
     let successor: ReadySuccessor;
     try {
       successor = await startSuccessor({
         command,
         cwd: this.startCwd,
-        env: { ...process.env, ...handoffEnv(handed.map((l) => l.key), process.pid) },
+        env: { ...process.env, ...handoffEnv(keys, process.pid) },
         fds: fds as number[],
         readyTimeoutMs: this.options.readyTimeoutMs,
         onSpawn: (pid) => this.log.debug('reload', `next generation is pid ${pid}`),
@@ -299,8 +350,13 @@ export class Generation {
       const failure = error as BatonError;
       // Nothing changed here: keep serving, and let the next reload try again.
       this.phase = 'serving';
+      // A successor killed between writing the pid file and saying ready must not leave its pid there.
+      if (this.options.pidFile !== undefined && failure.pid !== undefined && readPidFile(this.options.pidFile) === failure.pid) {
+        writePidFile(this.options.pidFile, process.pid);
+      }
       this.lastReload = { ok: false, at: new Date().toISOString(), code: failure.code, message: failure.message };
       this.log.error('reload-failed', `reload failed, still serving as pid ${process.pid}: ${failure.message}`, { code: failure.code });
+      notifySystemd({ READY: 1 });
       if (this.stopSignals > 0) this.retire('shutdown');
       throw error;
     }
@@ -363,7 +419,11 @@ export class Generation {
     const started = Date.now();
     const deadline = this.options.drainTimeoutMs;
     const upgradedSockets = this.listeners.flatMap((l) => l.tracker.upgradedSockets());
-    const drains = Promise.all(this.listeners.map((l) => l.tracker.drain(deadline, reason === 'reload')));
+    // Under `baton run` the supervisor keeps every socket (and removes unix paths at its own exit).
+    const handedOver = reason === 'reload' || this.supervisor !== undefined;
+    this.supervisor?.draining(sumCounts(this.listeners.map((l) => l.tracker.counts())));
+    this.control?.close(handedOver);
+    const drains = Promise.all(this.listeners.map((l) => l.tracker.drain(deadline, handedOver)));
     for (const hook of this.drainHooks) {
       Promise.resolve()
         .then(() => hook({ reason, upgradedSockets }))
@@ -374,6 +434,7 @@ export class Generation {
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     if (forced > 0) this.log.warn('drained', `drain deadline of ${deadline} ms reached: closed ${forced} connections by force; exiting`, { forced });
     else this.log.info('drained', `drained in ${seconds} s; exiting`, { durationMs: Date.now() - started });
+    this.supervisor?.drained(Date.now() - started, forced);
     await this.runExitHooks(deadline);
     this.exit();
   }

@@ -9,7 +9,14 @@ import { BatonError } from '../errors';
  * pre-exec hook to learn the child's pid.
  */
 export const LISTEN_FDS_START = 3;
-export const HANDOFF_VARIABLES = ['LISTEN_FDS', 'LISTEN_FDNAMES', 'LISTEN_PID', 'BATON_PREDECESSOR_PID'] as const;
+export const HANDOFF_VARIABLES = ['LISTEN_FDS', 'LISTEN_FDNAMES', 'LISTEN_PID', 'BATON_PREDECESSOR_PID', 'BATON_SUPERVISOR_PID'] as const;
+
+/**
+ * Under `baton run`, sockets the supervisor was given (systemd socket activation, --listen) rather
+ * than learned from a worker's own listen() are named with this prefix; listen() calls take them in
+ * order, the way they take systemd's sockets.
+ */
+export const GIVEN_SOCKET_PREFIX = 'given:';
 
 export interface InheritedSocket {
   fd: number;
@@ -19,10 +26,12 @@ export interface InheritedSocket {
 }
 
 export interface Inheritance {
-  source: 'none' | 'baton' | 'systemd';
+  source: 'none' | 'baton' | 'systemd' | 'supervisor';
   sockets: InheritedSocket[];
   /** Set when this process is the next generation of a baton reload. */
   predecessorPid?: number;
+  /** Set when this process is a worker of `baton run` (BATON_SUPERVISOR_PID). */
+  supervisorPid?: number;
 }
 
 const NONE: Inheritance = { source: 'none', sockets: [] };
@@ -32,9 +41,12 @@ function bad(message: string): BatonError {
 }
 
 function describeFd(fd: number, variable: string): void {
-  let stat: fs.Stats;
+  let stat: fs.BigIntStats;
   try {
-    stat = fs.fstatSync(fd);
+    // bigint: a plain fstat of a socket leaves S_IFSOCK in the stat array that fs.realpathSync reads
+    // on a cache hit, and require() then stops following symlinks (a pnpm node_modules breaks:
+    // "Cannot find module"). The bigint variant fills a separate array. nodejs/node#51142
+    stat = fs.fstatSync(fd, { bigint: true });
   } catch (cause) {
     throw new BatonError('ERR_BATON_BAD_HANDOFF', `${variable}: fd ${fd} is not open`, { cause });
   }
@@ -58,8 +70,9 @@ export function handoffEnv(keys: string[], predecessorPid: number): Record<strin
  * from process.env is the caller's job, so the app's own child processes never see them.
  */
 export function readInheritance(env: NodeJS.ProcessEnv, pid: number, ppid: number): Inheritance {
-  const { LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID, BATON_PREDECESSOR_PID } = env;
+  const { LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID, BATON_PREDECESSOR_PID, BATON_SUPERVISOR_PID } = env;
   let predecessorPid: number | undefined;
+  if (BATON_SUPERVISOR_PID !== undefined) return readSupervised(env, BATON_SUPERVISOR_PID);
 
   if (BATON_PREDECESSOR_PID !== undefined) {
     if (!/^\d+$/.test(BATON_PREDECESSOR_PID) || Number(BATON_PREDECESSOR_PID) <= 1) {
@@ -79,14 +92,16 @@ export function readInheritance(env: NodeJS.ProcessEnv, pid: number, ppid: numbe
     if (Number(LISTEN_PID) !== pid) return NONE;
   }
 
-  if (!/^\d+$/.test(LISTEN_FDS) || Number(LISTEN_FDS) < 1 || Number(LISTEN_FDS) > 1024) {
-    throw bad(`LISTEN_FDS=${JSON.stringify(LISTEN_FDS)} is not a count of descriptors from 1 to 1024`);
+  // A predecessor whose listeners were all closed hands over none: handoffEnv([]) gives LISTEN_FDS=0.
+  const fewest = predecessorPid !== undefined ? 0 : 1;
+  if (!/^\d+$/.test(LISTEN_FDS) || Number(LISTEN_FDS) < fewest || Number(LISTEN_FDS) > 1024) {
+    throw bad(`LISTEN_FDS=${JSON.stringify(LISTEN_FDS)} is not a count of descriptors from ${fewest} to 1024`);
   }
   const count = Number(LISTEN_FDS);
   const source = predecessorPid !== undefined ? 'baton' : 'systemd';
   let names: string[] = Array.from({ length: count }, () => 'unknown');
   if (LISTEN_FDNAMES !== undefined) {
-    names = LISTEN_FDNAMES.split(':');
+    names = count === 0 && LISTEN_FDNAMES === '' ? [] : LISTEN_FDNAMES.split(':');
     if (names.length !== count) {
       throw bad(`LISTEN_FDNAMES=${JSON.stringify(LISTEN_FDNAMES)} has ${names.length} names but LISTEN_FDS=${count}`);
     }
@@ -112,6 +127,37 @@ export function readInheritance(env: NodeJS.ProcessEnv, pid: number, ppid: numbe
 }
 
 /**
+ * A worker of `baton run`: sockets (if any yet) at 3.., named by listener key or GIVEN_SOCKET_PREFIX.
+ * The parent is not checked against the supervisor's pid: a wrapper script (`sh -c 'node app.js'`)
+ * may sit in between, passing the fds and the IPC channel on.
+ */
+function readSupervised(env: NodeJS.ProcessEnv, raw: string): Inheritance {
+  if (!/^\d+$/.test(raw) || Number(raw) < 1) throw bad(`BATON_SUPERVISOR_PID=${JSON.stringify(raw)} is not a process id`);
+  const supervisorPid = Number(raw);
+  const { LISTEN_FDS, LISTEN_FDNAMES } = env;
+  if (LISTEN_FDS === undefined || LISTEN_FDS === '0') return { source: 'supervisor', sockets: [], supervisorPid };
+  if (!/^\d+$/.test(LISTEN_FDS) || Number(LISTEN_FDS) > 1024) {
+    throw bad(`LISTEN_FDS=${JSON.stringify(LISTEN_FDS)} is not a count of descriptors from 0 to 1024`);
+  }
+  const names = (LISTEN_FDNAMES ?? '').split(':');
+  if (names.length !== Number(LISTEN_FDS)) {
+    throw bad(`LISTEN_FDNAMES=${JSON.stringify(LISTEN_FDNAMES)} has ${names.length} names but LISTEN_FDS=${LISTEN_FDS}`);
+  }
+  const sockets = names.map((encoded, index) => {
+    let name: string;
+    try {
+      name = decodeURIComponent(encoded);
+    } catch (cause) {
+      throw new BatonError('ERR_BATON_BAD_HANDOFF', `LISTEN_FDNAMES: ${JSON.stringify(encoded)} is not a listener key`, { cause });
+    }
+    const fd = LISTEN_FDS_START + index;
+    describeFd(fd, `LISTEN_FDS=${LISTEN_FDS}`);
+    return { fd, name, claimed: false };
+  });
+  return { source: 'supervisor', sockets, supervisorPid };
+}
+
+/**
  * Picks the inherited socket for a listen() call. A baton successor matches by key, so changed code
  * that listens on a new address binds it fresh. systemd names its sockets after units, not addresses,
  * so listen() calls take systemd's sockets in order (what node-systemd users and sd_listen_fds expect),
@@ -119,7 +165,9 @@ export function readInheritance(env: NodeJS.ProcessEnv, pid: number, ppid: numbe
  */
 export function claimInherited(inheritance: Inheritance, key: string): InheritedSocket | undefined {
   const free = inheritance.sockets.filter((socket) => !socket.claimed);
-  const found = free.find((socket) => socket.name === key) ?? (inheritance.source === 'systemd' ? free[0] : undefined);
+  const positional =
+    inheritance.source === 'systemd' ? free[0] : inheritance.source === 'supervisor' ? free.find((s) => s.name.startsWith(GIVEN_SOCKET_PREFIX)) : undefined;
+  const found = free.find((socket) => socket.name === key) ?? positional;
   if (found) found.claimed = true;
   return found;
 }

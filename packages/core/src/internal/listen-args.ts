@@ -27,8 +27,9 @@ function toPort(value: unknown, args: unknown[]): number | undefined {
   return port;
 }
 
-function tcpKey(host: string | undefined, port: number): string {
-  const shownHost = host === undefined || host === '' ? '*' : net.isIPv6(host) ? `[${host}]` : host;
+function tcpKey(host: string | null | undefined, port: number): string {
+  // net listens on every interface for an undefined, null or empty host.
+  const shownHost = host === undefined || host === null || host === '' ? '*' : net.isIPv6(host) ? `[${host}]` : host;
   return `tcp:${shownHost}:${port}`;
 }
 
@@ -61,19 +62,23 @@ export function parseListenArgs(args: unknown[], cwd: string): ListenRequest {
     if (given.path !== undefined && (typeof given.path !== 'string' || given.path === '')) {
       throw bad(args, `path ${JSON.stringify(given.path)} must be a non-empty string`);
     }
+    if (given.host !== undefined && given.host !== null && typeof given.host !== 'string') {
+      throw bad(args, `host ${JSON.stringify(given.host)} must be a string`);
+    }
     options = { ...(given as net.ListenOptions & { fd?: number }) };
     if (given.fd === undefined && given.path === undefined) {
       const port = toPort(given.port, args);
       if (port !== undefined) options.port = port;
     }
     if (typeof second === 'number' && options.backlog === undefined) options.backlog = second;
-  } else if (typeof first === 'string' && !/^\s*\d+\s*$/.test(first)) {
+  } else if (typeof first === 'string' && !(Number(first) >= 0)) {
+    // net's isPipeName(): only a string that is not a number >= 0 is a path ('80.5' and '' are bad ports).
     options = { path: first };
     if (typeof second === 'number') options.backlog = second;
   } else {
-    options = {};
-    const port = toPort(first, args);
-    if (port !== undefined) options.port = port;
+    // listen(), listen(cb), listen(null[, host]): net binds an arbitrary port, but server.listen({})
+    // throws (no port or path), so the omitted port is spelled out.
+    options = { port: toPort(first, args) ?? 0 };
     if (typeof second === 'string') {
       options.host = second;
       if (typeof third === 'number') options.backlog = third;

@@ -7,13 +7,18 @@ export function assertPidFileWritable(file: string): void {
   const dir = path.dirname(path.resolve(file));
   try {
     fs.accessSync(dir, fs.constants.W_OK);
+    // A writable regular file passes access(): without this, stat(file) below fails with a bare ENOTDIR.
+    if (!fs.statSync(dir).isDirectory()) throw new Error(`${dir} is not a directory`);
   } catch (cause) {
     throw new BatonError('ERR_BATON_PID_FILE', `pid file ${file}: directory ${dir} is missing or not writable`, { cause });
   }
   try {
     if (fs.statSync(file).isDirectory()) throw new BatonError('ERR_BATON_PID_FILE', `pid file ${file} is a directory`);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    if (error instanceof BatonError) throw error;
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new BatonError('ERR_BATON_PID_FILE', `pid file ${file}: ${(error as Error).message}`, { cause: error });
+    }
   }
 }
 

@@ -1,0 +1,80 @@
+import fs from 'node:fs';
+import { sendControlRequest } from '../control/client';
+import type { ControlStatus } from '../control/protocol';
+import { counts, seconds, type Output } from './output';
+import { pidFromFile, resolveTarget, type TargetOptions } from './target';
+
+export interface StatusCommandOptions extends TargetOptions {
+  timeout: number;
+  json?: boolean;
+}
+
+/** `baton status`: exit 0 when the process answered (or, with only a pid file, is running). */
+export async function statusCommand(options: StatusCommandOptions, out: Output): Promise<number> {
+  const target = resolveTarget(options);
+  if (target.kind === 'pid-file') {
+    // Without a control socket all we can say is whether the pid file names a live process.
+    const pid = pidFromFile(target.pidFile);
+    const uptimeMs = processUptimeMs(pid);
+    if (options.json) out.stdout(JSON.stringify({ mode: 'unknown', pid, running: true, ...(uptimeMs !== undefined ? { uptimeMs } : {}) }));
+    else out.stdout(`pid ${pid} (from ${target.pidFile}) is running${uptimeMs !== undefined ? `, up ${seconds(uptimeMs)}` : ''}; for generations and connections use --control`);
+    return 0;
+  }
+  const exchange = sendControlRequest(target.socket, { command: 'status' });
+  const timer = setTimeout(() => exchange.close(), options.timeout);
+  try {
+    const result = await exchange.result;
+    if (!result.ok) {
+      out.stderr(`status failed (${result.error.code}): ${result.error.message}`);
+      return 1;
+    }
+    if (!('status' in result)) return 1;
+    if (options.json) out.stdout(JSON.stringify(result.status));
+    else for (const line of formatStatus(result.status)) out.stdout(line);
+    return 0;
+  } catch (error) {
+    out.stderr(`status failed: ${(error as Error).message}`);
+    return 1;
+  } finally {
+    clearTimeout(timer);
+    exchange.close();
+  }
+}
+
+export function formatStatus(status: ControlStatus): string[] {
+  const w = status.workers;
+  const who = status.mode === 'supervised' ? `supervisor pid ${status.pid}` : `pid ${status.pid}`;
+  const lines = [
+    `${status.mode}: ${who}, ${status.phase}, up ${seconds(status.uptimeMs)}`,
+    `workers: ${w.ready} ready of ${w.wanted} wanted, ${w.starting} starting, ${w.draining} draining${status.restarts ? `; ${status.restarts} restarted after a crash` : ''}`,
+  ];
+  for (const g of status.generations) {
+    const gen = g.generation !== undefined ? ` generation ${g.generation}` : '';
+    lines.push(`  pid ${g.pid}${gen}: ${g.state}, up ${seconds(g.uptimeMs)}${g.connections ? `, ${counts(g.connections)}` : ''}`);
+  }
+  lines.push(`connections: ${counts(status.connections)}`);
+  if (status.listeners.length) lines.push(`listeners: ${status.listeners.map((l) => l.key).join(', ')}`);
+  const last = status.lastReload;
+  if (last) {
+    lines.push(
+      last.ok
+        ? `last reload: ok at ${last.at}${last.pids ? ` -> ${last.pids.join(', ')}` : last.pid !== undefined ? ` -> ${last.pid}` : ''}${last.readyMs !== undefined ? ` (ready in ${last.readyMs} ms)` : ''}`
+        : `last reload: FAILED at ${last.at} (${last.code}): ${last.message}`,
+    );
+  }
+  return lines;
+}
+
+/** From /proc on Linux; undefined elsewhere. */
+function processUptimeMs(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const startTicks = Number(fields[19]);
+    const uptimeS = Number(fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+    // Clock ticks are 100 per second on every Linux Node supports.
+    return Math.max(0, Math.round((uptimeS - startTicks / 100) * 1000));
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,161 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import { isBatonError } from '../errors';
+import { lifecycleChannel, type LifecycleLog, type LifecycleMessage } from '../logger';
+import { closeKeepingUnixPath } from '../internal/unix-path-guard';
+import { MAX_REQUEST_BYTES, type ControlEvent, type ControlRequest, type ControlTarget } from './protocol';
+import { listenPrivately, removeIfStale } from './socket-path';
+
+/** A client has this long to send its request line. */
+const REQUEST_TIMEOUT_MS = 10_000;
+
+/**
+ * The unix control socket behind `baton reload` and `baton status`, for both modes. It serves one
+ * request per connection (see protocol.ts). Who may connect is settled by the socket file's mode
+ * (socket-path.ts); the server itself trusts whoever got through.
+ */
+export class ControlServer {
+  private readonly connections = new Set<net.Socket>();
+
+  private constructor(
+    readonly file: string,
+    private readonly server: net.Server,
+    private readonly target: ControlTarget,
+    private readonly log: LifecycleLog,
+    /** Adopted from a predecessor: libuv will not unlink a path it did not bind, so we do it ourselves. */
+    private readonly adopted: boolean,
+  ) {
+    server.on('connection', (socket) => this.serve(socket));
+  }
+
+  /** Binds a fresh socket at `file` (already checked by checkControlPath), removing a stale one. */
+  static async bind(file: string, target: ControlTarget, log: LifecycleLog): Promise<ControlServer> {
+    await removeIfStale(file);
+    const server = net.createServer();
+    const control = new ControlServer(file, server, target, log, false);
+    await listenPrivately(server, file);
+    return control;
+  }
+
+  /** Takes over the listening control socket a predecessor handed over at `fd`. */
+  static adopt(fd: number, file: string, target: ControlTarget, log: LifecycleLog): ControlServer {
+    const server = net.createServer();
+    const control = new ControlServer(file, server, target, log, true);
+    server.listen({ fd });
+    return control;
+  }
+
+  /** The listening descriptor, to hand over; undefined before bind completes. */
+  get fd(): number | undefined {
+    const fd = (this.server as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
+    return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+  }
+
+  /**
+   * Stops accepting. Open connections (the client waiting for a reload's outcome) stay open until
+   * they are answered or this process exits. `handedOver`: the socket lives on elsewhere, keep its path.
+   */
+  close(handedOver: boolean): void {
+    if (!this.server.listening) return;
+    if (handedOver) {
+      closeKeepingUnixPath(() => void this.server.close(), this.server);
+      return;
+    }
+    this.server.close();
+    if (this.adopted) {
+      try {
+        if (fs.lstatSync(this.file).isSocket()) fs.rmSync(this.file, { force: true });
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+
+  /** Final shutdown: also end the connections still open. */
+  destroy(): void {
+    this.close(false);
+    for (const socket of this.connections) socket.destroy();
+  }
+
+  private serve(socket: net.Socket): void {
+    this.connections.add(socket);
+    socket.once('close', () => this.connections.delete(socket));
+    socket.on('error', () => undefined);
+    socket.setTimeout(REQUEST_TIMEOUT_MS, () => socket.destroy());
+    let buffered = '';
+    const onData = (chunk: Buffer): void => {
+      buffered += chunk.toString('utf8');
+      const newline = buffered.indexOf('\n');
+      if (newline < 0) {
+        if (buffered.length > MAX_REQUEST_BYTES) this.finish(socket, { type: 'result', ok: false, error: { code: 'ERR_BATON_CONTROL', message: 'request too long' } });
+        return;
+      }
+      socket.off('data', onData);
+      socket.setTimeout(0);
+      let request: ControlRequest;
+      try {
+        request = JSON.parse(buffered.slice(0, newline)) as ControlRequest;
+      } catch {
+        this.finish(socket, { type: 'result', ok: false, error: { code: 'ERR_BATON_CONTROL', message: 'request is not a JSON line' } });
+        return;
+      }
+      void this.handle(socket, request);
+    };
+    socket.on('data', onData);
+  }
+
+  private async handle(socket: net.Socket, request: ControlRequest): Promise<void> {
+    const send = (event: ControlEvent): void => {
+      if (!socket.destroyed) socket.write(`${JSON.stringify(event)}\n`);
+    };
+    switch (request?.command) {
+      case 'status': {
+        try {
+          this.finish(socket, { type: 'result', ok: true, status: await this.target.status() });
+        } catch (error) {
+          this.finish(socket, { type: 'result', ok: false, error: wireError(error) });
+        }
+        return;
+      }
+      case 'reload': {
+        this.log.info('control', 'reload requested on the control socket');
+        // Every lifecycle step this process logs while the reload runs goes to the client as progress.
+        const forward = (message: unknown): void => {
+          const m = message as LifecycleMessage;
+          send({ type: 'progress', event: m.event, message: m.message, pid: m.pid });
+        };
+        lifecycleChannel.subscribe(forward);
+        try {
+          const outcome = await this.target.reload();
+          lifecycleChannel.unsubscribe(forward);
+          send({ type: 'result', ok: true, reload: outcome });
+          if (this.target.settle) {
+            await this.target.settle(outcome, send);
+            socket.end();
+          }
+          // In-place: the connection stays open until this (retiring) process exits, which is how
+          // the client learns that the old generation is gone.
+        } catch (error) {
+          lifecycleChannel.unsubscribe(forward);
+          this.finish(socket, { type: 'result', ok: false, error: wireError(error) });
+        }
+        return;
+      }
+      default:
+        this.finish(socket, {
+          type: 'result',
+          ok: false,
+          error: { code: 'ERR_BATON_CONTROL', message: `unknown command ${JSON.stringify((request as { command?: unknown })?.command)}: expected status or reload` },
+        });
+    }
+  }
+
+  private finish(socket: net.Socket, event: ControlEvent): void {
+    if (!socket.destroyed) socket.end(`${JSON.stringify(event)}\n`);
+  }
+}
+
+function wireError(error: unknown): { code: string; message: string } {
+  if (isBatonError(error)) return { code: error.code, message: error.message };
+  return { code: 'ERR_BATON_CONTROL', message: (error as Error)?.message ?? String(error) };
+}

@@ -1,0 +1,385 @@
+import { BatonError, isBatonError } from '../errors';
+import type { ConnectionCounts } from '../drain-tracker';
+import type { ReloadResult } from '../internal/generation';
+import { HANDOFF_VARIABLES, readInheritance } from '../internal/handoff-env';
+import { assertPidFileWritable, removePidFileIfOurs, writePidFile } from '../internal/pid-file';
+import { notifySystemd } from '../internal/sd-notify';
+import { createStderrLogger, LifecycleLog } from '../logger';
+import { ControlServer } from '../control/server';
+import { checkControlPath } from '../control/socket-path';
+import type { ControlEvent, ControlStatus, ControlTarget, GenerationSummary, ReloadOutcome } from '../control/protocol';
+import { restartDelay, STABLE_AFTER_MS } from './backoff';
+import { resolveWorkerCommand, type WorkerCommand } from './command';
+import { bindListenFlag } from './listen-flags';
+import { ListenerInventory } from './listener-inventory';
+import { defaultControlPath, type SupervisorOptions } from './options';
+import { SUPERVISOR_PID_VARIABLE } from './protocol';
+import { WorkerProcess, type WorkerExit } from './worker-process';
+
+/** Variables a worker must not see: the supervisor owns the pid file, the control socket and systemd. */
+const SUPERVISOR_ONLY_VARIABLES = ['BATON_PID_FILE', 'BATON_CONTROL', 'NOTIFY_SOCKET', 'WATCHDOG_PID', 'WATCHDOG_USEC'];
+/** How long `baton status` waits for each worker's own numbers. */
+const STATUS_TIMEOUT_MS = 2000;
+
+type LastReload = NonNullable<ControlStatus['lastReload']>;
+
+/**
+ * `baton run`: a resident parent that holds the listening sockets and keeps one PID while workers
+ * come and go. Invariants, as for in-place mode (DESIGN.md): one reload at a time (a request during a
+ * reload shares its outcome); never fewer than N ready workers during a reload (start one, wait until
+ * it is ready, then retire one old worker politely); a worker that fails to start aborts the reload,
+ * is killed and reaped, and the old workers keep serving; a worker that crashes while serving is
+ * restarted with exponential backoff. Every child is reaped: Node waits for the ones it spawned.
+ */
+export class Supervisor implements ControlTarget {
+  readonly log: LifecycleLog;
+  private readonly startedAt = Date.now();
+  private readonly command: WorkerCommand;
+  private readonly inventory = new ListenerInventory();
+  private readonly workers = new Set<WorkerProcess>();
+  /** Workers the last reloads retired, by pid, so `settle` can report the ones that already left. */
+  private readonly retired = new Map<number, WorkerProcess>();
+  private readonly baseEnv: NodeJS.ProcessEnv;
+  private readonly controlPath: string | undefined;
+  private control: ControlServer | undefined;
+  private generation = 1;
+  /** Start-ups and reloads run one at a time, in order. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private reloadInFlight: Promise<ReloadOutcome> | undefined;
+  private fillTimer: NodeJS.Timeout | undefined;
+  private consecutiveFailures = 0;
+  private restarts = 0;
+  private announcedReady = false;
+  private lastReload: LastReload | undefined;
+  private stopping = false;
+  private resolveDone!: (code: number) => void;
+  /** Resolves with the exit code once the supervisor has shut down. */
+  readonly done = new Promise<number>((resolve) => (this.resolveDone = resolve));
+
+  constructor(private readonly options: SupervisorOptions) {
+    this.log = new LifecycleLog(createStderrLogger(options.logLevel));
+    this.command = resolveWorkerCommand(options.command, options.cwd);
+    if (options.pidFile !== undefined) assertPidFileWritable(options.pidFile);
+    const control = options.control ?? defaultControlPath(options.pidFile);
+    this.controlPath = control === undefined ? undefined : checkControlPath(control);
+
+    // systemd socket activation: the supervisor is the process LISTEN_PID names; workers get copies.
+    const inherited = readInheritance(process.env, process.pid, process.ppid);
+    if (inherited.source === 'systemd') {
+      inherited.sockets.forEach((socket, i) => this.inventory.addGiven(socket.fd, socket.name === 'unknown' ? `systemd-${i + 1}` : socket.name, 'systemd'));
+    }
+    for (const value of options.listen) {
+      const bound = bindListenFlag(value, options.cwd);
+      this.inventory.addGiven(bound.handle.fd, bound.label, 'listen', bound.handle);
+    }
+    const env = { ...process.env };
+    for (const name of [...HANDOFF_VARIABLES, ...SUPERVISOR_ONLY_VARIABLES]) delete env[name];
+    env[SUPERVISOR_PID_VARIABLE] = String(process.pid);
+    // Workers drain with the supervisor's deadline, whatever their code configured.
+    env.BATON_DRAIN_TIMEOUT_MS = String(options.drainTimeoutMs);
+    this.baseEnv = env;
+  }
+
+  /** Writes the pid file, opens the control socket, installs signals, starts the workers. */
+  async start(): Promise<void> {
+    // The control socket first: if its path is taken, nothing (not even the pid file) has changed.
+    if (this.controlPath !== undefined) {
+      this.control = await ControlServer.bind(this.controlPath, this, this.log);
+      this.log.info('control', `control socket ${this.controlPath} (mode 0600)`);
+    }
+    if (this.options.pidFile !== undefined) writePidFile(this.options.pidFile, process.pid);
+    this.installSignals();
+    if (process.pid === 1) {
+      this.log.warn('pid1', 'running as PID 1: baton reaps its own workers, but Node cannot reap orphaned grandchildren; use `docker run --init` or tini if the app spawns processes');
+    }
+    const given = this.inventory.list().map((s) => s.name);
+    this.log.info(
+      'supervise',
+      `supervisor pid ${process.pid}: ${this.options.workers} worker${this.options.workers === 1 ? '' : 's'} of \`${[this.command.file, ...this.command.args].join(' ')}\`${given.length ? ` on ${given.join(', ')}` : ''}`,
+    );
+    this.scheduleFill(0);
+  }
+
+  // ---- ControlTarget ------------------------------------------------------------------------
+
+  reload(requesterPid?: number): Promise<ReloadOutcome> {
+    if (this.reloadInFlight) return this.reloadInFlight;
+    if (this.stopping) return Promise.reject(new BatonError('ERR_BATON_RETIRING', `supervisor pid ${process.pid} is shutting down`));
+    this.reloadInFlight = this.serial(() => this.rollingReload(requesterPid)).finally(() => {
+      this.reloadInFlight = undefined;
+    });
+    return this.reloadInFlight;
+  }
+
+  async status(): Promise<ControlStatus> {
+    const list = [...this.workers];
+    const statuses = await Promise.all(list.map((w) => (w.state === 'exited' ? undefined : w.status(STATUS_TIMEOUT_MS))));
+    const generations: GenerationSummary[] = list
+      .filter((w) => w.state !== 'exited')
+      .map((w) => {
+        const own = statuses[list.indexOf(w)];
+        return {
+          pid: w.pid,
+          generation: w.generation,
+          state: w.state === 'draining' ? 'draining' : w.state === 'ready' ? 'ready' : 'starting',
+          uptimeMs: Date.now() - w.startedAt,
+          ...(w.readyAt !== undefined ? { readyMs: w.readyAt - w.startedAt } : {}),
+          ...(own ? { connections: own.connections } : {}),
+        } satisfies GenerationSummary;
+      });
+    const count = (state: GenerationSummary['state']): number => generations.filter((g) => g.state === state).length;
+    const connections = generations.reduce<ConnectionCounts>(
+      (total, g) => ({
+        sockets: total.sockets + (g.connections?.sockets ?? 0),
+        activeRequests: total.activeRequests + (g.connections?.activeRequests ?? 0),
+        idle: total.idle + (g.connections?.idle ?? 0),
+        upgraded: total.upgraded + (g.connections?.upgraded ?? 0),
+      }),
+      { sockets: 0, activeRequests: 0, idle: 0, upgraded: 0 },
+    );
+    return {
+      mode: 'supervised',
+      pid: process.pid,
+      phase: this.stopping ? 'stopping' : this.reloadInFlight ? 'reloading' : this.announcedReady ? 'serving' : 'starting',
+      uptimeMs: Date.now() - this.startedAt,
+      workers: { wanted: this.options.workers, ready: count('ready'), starting: count('starting'), draining: count('draining') },
+      generations,
+      connections,
+      listeners: this.inventory.list().map((s) => ({ key: s.name, fd: s.fd })),
+      restarts: this.restarts,
+      ...(this.lastReload ? { lastReload: this.lastReload } : {}),
+    };
+  }
+
+  /** Waits (bounded by the kill timers) for the workers a reload retired, reporting each exit. */
+  async settle(outcome: ReloadOutcome, drained: (event: Extract<ControlEvent, { type: 'drained' }>) => void): Promise<void> {
+    const retired = outcome.previousPids.map((pid) => this.retired.get(pid)).filter((w): w is WorkerProcess => w !== undefined);
+    await Promise.all(
+      retired.map(async (w) => {
+        const exit = await w.exited;
+        drained({ type: 'drained', pid: w.pid, exitCode: exit.code, ...(w.drainResult ?? {}) });
+      }),
+    );
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------------
+
+  /** SIGTERM/SIGINT: drain every worker politely, then exit 0. A second signal closes connections at once. */
+  async stop(signal: string): Promise<void> {
+    if (this.stopping) {
+      this.log.warn('stop', `${signal} again: telling workers to close their connections at once`);
+      for (const w of this.workers) w.signal('SIGTERM');
+      return;
+    }
+    this.stopping = true;
+    clearTimeout(this.fillTimer);
+    const list = [...this.workers];
+    this.log.info('stop', `${signal}: draining ${list.length} worker${list.length === 1 ? '' : 's'} and exiting`);
+    notifySystemd({ STOPPING: 1 });
+    this.control?.close(false);
+    await Promise.all(
+      list.map((w) => {
+        if (w.state === 'starting') return w.kill();
+        if (w.state === 'ready' || w.state === 'draining') void w.retire('shutdown', this.options.drainTimeoutMs);
+        return w.exited;
+      }),
+    );
+    this.inventory.closeAll();
+    if (this.options.pidFile !== undefined) removePidFileIfOurs(this.options.pidFile, process.pid);
+    this.control?.destroy();
+    this.log.info('stopped', 'every worker has exited; supervisor exiting');
+    this.resolveDone(0);
+  }
+
+  private installSignals(): void {
+    process.on('SIGHUP', () => {
+      if (this.reloadInFlight) {
+        this.log.info('reload-ignored', 'SIGHUP ignored: a reload is already in progress');
+        return;
+      }
+      this.log.info('reload', 'SIGHUP: reloading');
+      this.reload().catch(() => {
+        // Logged by rollingReload; a signal has nobody else to tell.
+      });
+    });
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void this.stop(signal));
+    // The app's own use (log rotation, heap snapshots): pass it on to every worker.
+    process.on('SIGUSR2', () => {
+      for (const w of this.workers) w.signal('SIGUSR2');
+    });
+  }
+
+  private serial<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task, task);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private scheduleFill(delayMs: number): void {
+    if (this.stopping || this.fillTimer) return;
+    this.fillTimer = setTimeout(() => {
+      this.fillTimer = undefined;
+      void this.serial(() => this.fill());
+    }, delayMs);
+  }
+
+  private liveWorkers(): WorkerProcess[] {
+    return [...this.workers].filter((w) => w.state === 'starting' || w.state === 'ready');
+  }
+
+  /** Starts workers (one at a time) until N serve; on a failure, tries again after a backoff. */
+  private async fill(): Promise<void> {
+    while (!this.stopping && this.liveWorkers().length < this.options.workers) {
+      try {
+        await this.startWorker(this.generation);
+      } catch (error) {
+        if (this.stopping) return;
+        this.consecutiveFailures += 1;
+        const delay = restartDelay(this.consecutiveFailures);
+        this.log.error('worker-failed', `${(error as Error).message}; trying again in ${delay} ms`, { delayMs: delay });
+        this.scheduleFill(delay);
+        return;
+      }
+    }
+    if (!this.announcedReady && !this.stopping) {
+      this.announcedReady = true;
+      notifySystemd({ READY: 1, STATUS: `${this.options.workers} workers serving` });
+      this.log.info('ready', `serving with ${this.options.workers} worker${this.options.workers === 1 ? '' : 's'}: ${this.liveWorkers().map((w) => w.pid).join(', ')}`);
+    }
+  }
+
+  private async startWorker(generation: number): Promise<{ worker: WorkerProcess; readyMs: number }> {
+    if (this.stopping) throw new BatonError('ERR_BATON_RETIRING', `supervisor pid ${process.pid} is shutting down`);
+    const worker = new WorkerProcess({
+      command: this.command,
+      cwd: this.options.cwd,
+      env: { ...this.baseEnv, ...this.inventory.env() },
+      fds: this.inventory.fds(),
+      generation,
+    });
+    this.workers.add(worker);
+    worker.on('listener', (key: string, handle) => {
+      if (this.inventory.learn(key, handle)) this.log.info('listener', `holding ${key} (fd ${handle.fd}) from worker ${worker.pid}`);
+    });
+    worker.on('reload', (id: number) => this.onWorkerReloadRequest(worker, id));
+    worker.on('self-retire', () => {
+      if (this.stopping) return;
+      this.log.warn('worker-retiring', `worker ${worker.pid} is draining on its own (signalled directly?); starting a replacement`);
+      this.scheduleFill(0);
+    });
+    worker.once('exit', (exit: WorkerExit) => this.onWorkerExit(worker, exit));
+    this.log.debug('spawn', `starting worker ${worker.pid} (generation ${generation})`);
+    const readyMs = await worker.waitReady(this.options.readyTimeoutMs);
+    const via = worker.helloPid !== undefined && worker.helloPid !== worker.pid ? ` (app pid ${worker.helloPid})` : '';
+    this.log.info('worker-ready', `worker ${worker.pid}${via} ready in ${readyMs} ms (generation ${generation})`, { workerPid: worker.pid, readyMs });
+    return { worker, readyMs };
+  }
+
+  private onWorkerExit(worker: WorkerProcess, exit: WorkerExit): void {
+    this.workers.delete(worker);
+    const how = exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
+    if (exit.state === 'draining') {
+      const drained = worker.drainResult;
+      const detail = drained ? ` after draining ${(drained.durationMs / 1000).toFixed(1)} s${drained.forced ? `, ${drained.forced} connections closed by force` : ''}` : '';
+      this.log.info('worker-exited', `worker ${worker.pid} ${how}${detail}`, { workerPid: worker.pid });
+      return;
+    }
+    // A worker that fails while starting is reported by whoever waited for it to be ready.
+    if (exit.state !== 'ready' || this.stopping) return;
+    const servedMs = Date.now() - (worker.readyAt ?? worker.startedAt);
+    if (servedMs >= STABLE_AFTER_MS) this.consecutiveFailures = 0;
+    this.consecutiveFailures += 1;
+    this.restarts += 1;
+    const delay = restartDelay(this.consecutiveFailures);
+    this.log.error('worker-crashed', `worker ${worker.pid} ${how} while serving; starting a replacement in ${delay} ms`, { workerPid: worker.pid, delayMs: delay });
+    this.scheduleFill(delay);
+  }
+
+  private onWorkerReloadRequest(worker: WorkerProcess, id: number): void {
+    this.log.info('reload', `worker ${worker.pid} asked for a reload`);
+    this.reload(worker.pid).then(
+      (outcome) => {
+        // The worker that asked was retired last, so the newest worker is the one that took its place.
+        const index = outcome.previousPids.indexOf(worker.pid);
+        const pid = outcome.pids[index >= 0 ? Math.min(index, outcome.pids.length - 1) : outcome.pids.length - 1] as number;
+        const result: ReloadResult = { pid, previousPid: worker.pid, readyMs: outcome.readyMs, pids: outcome.pids, previousPids: outcome.previousPids };
+        worker.send({ baton: 'reload-result', id, ok: true, result });
+      },
+      (error: unknown) => {
+        const code = isBatonError(error) ? error.code : 'ERR_BATON_CHILD_EXITED';
+        worker.send({ baton: 'reload-result', id, ok: false, error: { code, message: (error as Error).message } });
+      },
+    );
+  }
+
+  /**
+   * Start a new worker, wait until it is ready, retire one old worker, repeat. The worker that asked
+   * for the reload (the /upgrade handler's) is retired last, so it can answer with the outcome.
+   */
+  private async rollingReload(requesterPid: number | undefined): Promise<ReloadOutcome> {
+    const started = Date.now();
+    const generation = this.generation + 1;
+    const old = this.liveWorkers().sort((a, b) => Number(a.pid === requesterPid) - Number(b.pid === requesterPid));
+    const wanted = this.options.workers;
+    notifySystemd({ RELOADING: 1, MONOTONIC_USEC: process.hrtime.bigint() / 1000n });
+    this.log.info('reload', `rolling reload to generation ${generation}: replacing ${old.length} worker${old.length === 1 ? '' : 's'} one at a time`);
+    const fresh: Array<{ worker: WorkerProcess; readyMs: number }> = [];
+    const draining: ReloadOutcome['draining'] = [];
+    const retire = async (worker: WorkerProcess | undefined): Promise<void> => {
+      if (!worker || worker.state === 'exited') return;
+      this.retired.set(worker.pid, worker);
+      // Only the recent past matters to a waiting `baton reload`.
+      if (this.retired.size > 256) this.retired.delete(this.retired.keys().next().value as number);
+      await worker.retire('reload', this.options.drainTimeoutMs);
+      const c = worker.drainingConnections;
+      draining.push({ pid: worker.pid, ...(c ? { connections: c } : {}) });
+      const what = c ? `${c.sockets} connections (${c.activeRequests} requests in flight)` : 'its connections';
+      this.log.info('retire', `worker ${worker.pid} retiring: draining ${what}`, { workerPid: worker.pid, ...(c ?? {}) });
+    };
+    try {
+      for (let step = 0; step < wanted; step += 1) {
+        let next: { worker: WorkerProcess; readyMs: number };
+        try {
+          next = await this.startWorker(generation);
+        } catch (error) {
+          const failure = isBatonError(error) ? error : new BatonError('ERR_BATON_SPAWN_FAILED', String((error as Error)?.message ?? error));
+          const done = fresh.length > 0 ? `; ${fresh.length} of ${wanted} workers already run generation ${generation}` : '';
+          throw new BatonError(failure.code, `reload failed: ${failure.message}${done}; the old workers keep serving`, {
+            ...(failure.pid !== undefined ? { pid: failure.pid } : {}),
+            cause: failure,
+          });
+        }
+        fresh.push(next);
+        await retire(old[step]);
+      }
+      for (const extra of old.slice(wanted)) await retire(extra);
+    } catch (error) {
+      const failure = error as BatonError;
+      this.lastReload = { ok: false, at: new Date().toISOString(), code: failure.code, message: failure.message };
+      this.log.error('reload-failed', failure.message, { code: failure.code });
+      notifySystemd({ READY: 1 });
+      throw error;
+    }
+    this.generation = generation;
+    this.consecutiveFailures = 0;
+    const outcome: ReloadOutcome = {
+      mode: 'supervised',
+      pids: fresh.map((f) => f.worker.pid),
+      previousPids: old.map((w) => w.pid),
+      readyMs: Math.max(0, ...fresh.map((f) => f.readyMs)),
+      durationMs: Date.now() - started,
+      draining,
+    };
+    this.lastReload = {
+      ok: true,
+      at: new Date().toISOString(),
+      pid: outcome.pids[outcome.pids.length - 1] as number,
+      readyMs: outcome.readyMs,
+      pids: outcome.pids,
+      previousPids: outcome.previousPids,
+    };
+    notifySystemd({ READY: 1, STATUS: `generation ${generation}: ${outcome.pids.length} workers serving` });
+    this.log.info('reloaded', `reload done in ${outcome.durationMs} ms: workers ${outcome.previousPids.join(', ') || '(none)'} -> ${outcome.pids.join(', ')}`);
+    return outcome;
+  }
+}

@@ -1,0 +1,492 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { BatonError } from '../src/errors';
+import {
+  claimInherited,
+  closeUnclaimed,
+  HANDOFF_VARIABLES,
+  handoffEnv,
+  LISTEN_FDS_START,
+  readInheritance,
+  type Inheritance,
+} from '../src/internal/handoff-env';
+
+/** The child processes load the built module: that is what a real successor runs. */
+const DIST = path.resolve(__dirname, '..', 'dist', 'internal', 'handoff-env.js');
+const CHILD_WAIT_MS = 15_000;
+
+const PID = 5000;
+const PPID = 4000;
+
+function thrown(fn: () => unknown): BatonError {
+  try {
+    fn();
+  } catch (error) {
+    return error as BatonError;
+  }
+  throw new Error('expected a BatonError, nothing was thrown');
+}
+
+function expectBadHandoff(fn: () => unknown, ...fragments: string[]): void {
+  const error = thrown(fn);
+  expect(error).toBeInstanceOf(BatonError);
+  expect(error.code).toBe('ERR_BATON_BAD_HANDOFF');
+  for (const fragment of fragments) expect(error.message).toContain(fragment);
+}
+
+describe('readInheritance without descriptors to look at', () => {
+  test('no variables: nothing inherited', () => {
+    expect(readInheritance({}, PID, PPID)).toEqual({ source: 'none', sockets: [] });
+    expect(readInheritance({ PATH: '/usr/bin', HOME: '/root' }, PID, PPID)).toEqual({ source: 'none', sockets: [] });
+  });
+
+  test('systemd variables meant for another process (LISTEN_PID) are ignored, however malformed the rest', () => {
+    expect(readInheritance({ LISTEN_PID: String(PID + 1), LISTEN_FDS: '2', LISTEN_FDNAMES: 'a:b' }, PID, PPID)).toEqual({
+      source: 'none',
+      sockets: [],
+    });
+    expect(readInheritance({ LISTEN_PID: '1', LISTEN_FDS: 'garbage', LISTEN_FDNAMES: 'x:y:z' }, PID, PPID).source).toBe('none');
+  });
+
+  test('LISTEN_PID or LISTEN_FDNAMES without LISTEN_FDS: nothing inherited', () => {
+    expect(readInheritance({ LISTEN_PID: String(PID) }, PID, PPID).source).toBe('none');
+    expect(readInheritance({ LISTEN_FDNAMES: 'web' }, PID, PPID).source).toBe('none');
+  });
+
+  test('malformed LISTEN_PID', () => {
+    for (const value of ['abc', '-1', '12a', '']) {
+      expectBadHandoff(() => readInheritance({ LISTEN_PID: value, LISTEN_FDS: '1' }, PID, PPID), `LISTEN_PID=${JSON.stringify(value)}`);
+    }
+  });
+
+  test.each(['abc', '0', '-1', '1025', '1.5', '', ' 1', '0x1'])('malformed LISTEN_FDS=%j', (value) => {
+    expectBadHandoff(() => readInheritance({ LISTEN_PID: String(PID), LISTEN_FDS: value }, PID, PPID), `LISTEN_FDS=${JSON.stringify(value)}`);
+  });
+
+  test('LISTEN_FDNAMES with the wrong number of names', () => {
+    expectBadHandoff(
+      () => readInheritance({ LISTEN_PID: String(PID), LISTEN_FDS: '2', LISTEN_FDNAMES: 'web' }, PID, PPID),
+      'LISTEN_FDNAMES="web"',
+      '1 names',
+      'LISTEN_FDS=2',
+    );
+    expectBadHandoff(
+      () => readInheritance({ LISTEN_PID: String(PID), LISTEN_FDS: '1', LISTEN_FDNAMES: 'a:b:c' }, PID, PPID),
+      '3 names',
+      'LISTEN_FDS=1',
+    );
+  });
+
+  test.each(['abc', '0', '1', '-7', '', '12x'])('malformed BATON_PREDECESSOR_PID=%j', (value) => {
+    expectBadHandoff(
+      () => readInheritance({ BATON_PREDECESSOR_PID: value, LISTEN_FDS: '1', LISTEN_FDNAMES: 'tcp%3A*%3A0' }, PID, PPID),
+      `BATON_PREDECESSOR_PID=${JSON.stringify(value)}`,
+    );
+  });
+
+  test('BATON_PREDECESSOR_PID must be our parent: a leaked variable is refused, naming both pids', () => {
+    expectBadHandoff(
+      () => readInheritance({ ...handoffEnv(['tcp:*:80'], 4242), LISTEN_PID: String(PID) }, PID, PPID),
+      'BATON_PREDECESSOR_PID=4242',
+      `parent is ${PPID}`,
+    );
+  });
+
+  test('BATON_PREDECESSOR_PID without LISTEN_FDS or LISTEN_FDNAMES', () => {
+    expectBadHandoff(() => readInheritance({ BATON_PREDECESSOR_PID: String(PPID) }, PID, PPID), 'LISTEN_FDS is not');
+    expectBadHandoff(() => readInheritance({ BATON_PREDECESSOR_PID: String(PPID), LISTEN_FDS: '1' }, PID, PPID), 'LISTEN_FDNAMES is not');
+  });
+
+  test('a baton handoff ignores LISTEN_PID (it cannot know its child pid in advance)', () => {
+    // Were LISTEN_PID honoured, this would return 'none'; instead the (bad) names are validated.
+    expectBadHandoff(
+      () => readInheritance({ BATON_PREDECESSOR_PID: String(PPID), LISTEN_PID: '999999', LISTEN_FDS: '2', LISTEN_FDNAMES: 'a' }, PID, PPID),
+      '1 names',
+    );
+  });
+
+  test('an undecodable baton listener name', () => {
+    expectBadHandoff(
+      () => readInheritance({ BATON_PREDECESSOR_PID: String(PPID), LISTEN_FDS: '1', LISTEN_FDNAMES: '%E0%A4%A' }, PID, PPID),
+      'LISTEN_FDNAMES: "%E0%A4%A" is not a listener key',
+    );
+  });
+
+  test('a baton handoff of zero listeners round-trips', () => {
+    expect(readInheritance(handoffEnv([], PPID), PID, PPID)).toEqual({ source: 'baton', sockets: [], predecessorPid: PPID });
+  });
+});
+
+describe('handoffEnv', () => {
+  test('names every fd by its URI-encoded key: no name contains the separator', () => {
+    const keys = ['tcp:127.0.0.1:9527', 'unix:/run/app.sock', 'tcp:[::1]:80', 'tcp:*:0#2', 'unix:/tmp/a b%c:d.sock'];
+    const env = handoffEnv(keys, 4312);
+    expect(env.LISTEN_FDS).toBe('5');
+    expect(env.BATON_PREDECESSOR_PID).toBe('4312');
+    const names = (env.LISTEN_FDNAMES as string).split(':');
+    expect(names).toHaveLength(keys.length);
+    expect(names.map((n) => decodeURIComponent(n))).toEqual(keys);
+    for (const name of names) expect(name).not.toMatch(/[:/]/);
+    expect(Object.keys(env).sort()).toEqual(['BATON_PREDECESSOR_PID', 'LISTEN_FDNAMES', 'LISTEN_FDS']);
+  });
+
+  test('every variable it sets is one the successor removes from its environment', () => {
+    for (const name of Object.keys(handoffEnv(['tcp:*:1'], 1234))) {
+      expect(HANDOFF_VARIABLES as readonly string[]).toContain(name);
+    }
+    expect(HANDOFF_VARIABLES).toEqual(expect.arrayContaining(['LISTEN_FDS', 'LISTEN_FDNAMES', 'LISTEN_PID', 'BATON_PREDECESSOR_PID']));
+  });
+});
+
+function inheritance(source: Inheritance['source'], names: string[], firstFd = LISTEN_FDS_START): Inheritance {
+  return { source, sockets: names.map((name, i) => ({ fd: firstFd + i, name, claimed: false })) };
+}
+
+describe('claimInherited', () => {
+  test('baton: by key only; a new key binds fresh', () => {
+    const inh = inheritance('baton', ['tcp:127.0.0.1:9527', 'unix:/run/app.sock']);
+    expect(claimInherited(inh, 'tcp:*:8080')).toBeUndefined();
+    expect(inh.sockets.every((s) => !s.claimed)).toBe(true);
+    expect(claimInherited(inh, 'unix:/run/app.sock')?.fd).toBe(4);
+    expect(claimInherited(inh, 'tcp:127.0.0.1:9527')?.fd).toBe(3);
+    expect(inh.sockets.map((s) => s.claimed)).toEqual([true, true]);
+  });
+
+  test('baton: a socket is claimed once', () => {
+    const inh = inheritance('baton', ['tcp:*:0', 'tcp:*:0#2']);
+    expect(claimInherited(inh, 'tcp:*:0')?.fd).toBe(3);
+    expect(claimInherited(inh, 'tcp:*:0')).toBeUndefined();
+    expect(claimInherited(inh, 'tcp:*:0#2')?.fd).toBe(4);
+  });
+
+  test('systemd: in order, unless a FileDescriptorName equals the key', () => {
+    const inh = inheritance('systemd', ['web', 'tcp:127.0.0.1:9000', 'admin']);
+    expect(claimInherited(inh, 'tcp:127.0.0.1:9000')?.fd).toBe(4);
+    expect(claimInherited(inh, 'tcp:*:80')?.fd).toBe(3);
+    expect(claimInherited(inh, 'tcp:*:81')?.fd).toBe(5);
+    expect(claimInherited(inh, 'tcp:*:82')).toBeUndefined();
+    expect(claimInherited(inh, 'tcp:127.0.0.1:9000')).toBeUndefined();
+  });
+
+  test('nothing inherited: nothing to claim', () => {
+    expect(claimInherited({ source: 'none', sockets: [] }, 'tcp:*:0')).toBeUndefined();
+  });
+});
+
+describe('closeUnclaimed (real descriptors)', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-handoff-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  function isOpen(fd: number): boolean {
+    try {
+      fs.fstatSync(fd);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  test('closes exactly the unclaimed descriptors, once', () => {
+    const fds = [0, 1, 2].map((i) => fs.openSync(path.join(dir, `f${i}`), 'w'));
+    const inh: Inheritance = { source: 'baton', sockets: fds.map((fd, i) => ({ fd, name: `k${i}`, claimed: false })) };
+    try {
+      expect(claimInherited(inh, 'k1')?.fd).toBe(fds[1]);
+      expect(closeUnclaimed(inh)).toEqual([fds[0], fds[2]]);
+      expect(fds.map(isOpen)).toEqual([false, true, false]);
+      expect(inh.sockets.every((s) => s.claimed)).toBe(true);
+      // Everything is accounted for now: a second call closes nothing (the numbers may be reused).
+      expect(closeUnclaimed(inh)).toEqual([]);
+    } finally {
+      fs.closeSync(fds[1] as number);
+    }
+  });
+
+  test('a descriptor someone else already closed is skipped without an error', () => {
+    const fd = fs.openSync(path.join(dir, 'gone'), 'w');
+    const inh: Inheritance = { source: 'systemd', sockets: [{ fd, name: 'unknown', claimed: false }] };
+    fs.closeSync(fd);
+    expect(closeUnclaimed(inh)).toEqual([]);
+    expect(inh.sockets[0]?.claimed).toBe(true);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Real inherited descriptors: a child process gets real sockets and files at fds 3, 4, ...
+
+interface ChildSpec {
+  /** Set LISTEN_PID to the child's own pid before reading (what systemd does between fork and exec). */
+  listenPidSelf?: boolean;
+  /** Close these fds in the child first. */
+  closeFirst?: number[];
+  claim?: string[];
+  closeUnclaimed?: boolean;
+  /** Adopt this inherited fd with net.Server#listen({ fd }) and answer one connection with the pid. */
+  serveFd?: number;
+}
+
+interface ChildReport {
+  ok: boolean;
+  pid: number;
+  ppid: number;
+  /** As readInheritance returned it, before any claim. */
+  inheritance?: Inheritance;
+  claims?: Array<number | null>;
+  closed?: number[];
+  open?: boolean[];
+  name?: string;
+  code?: string;
+  message?: string;
+}
+
+const CHILD_SCRIPT = `
+const fs = require('node:fs');
+const net = require('node:net');
+const h = require(${JSON.stringify(DIST)});
+const spec = JSON.parse(process.argv[1]);
+const report = { pid: process.pid, ppid: process.ppid };
+const done = () => process.stdout.write(JSON.stringify(report) + '\\n');
+try {
+  for (const fd of spec.closeFirst || []) fs.closeSync(fd);
+  if (spec.listenPidSelf) process.env.LISTEN_PID = String(process.pid);
+  const inheritance = h.readInheritance(process.env, process.pid, process.ppid);
+  const asRead = JSON.parse(JSON.stringify(inheritance));
+  const claims = (spec.claim || []).map((key) => { const s = h.claimInherited(inheritance, key); return s ? s.fd : null; });
+  const closed = spec.closeUnclaimed ? h.closeUnclaimed(inheritance) : [];
+  const open = inheritance.sockets.map((s) => { try { fs.fstatSync(s.fd); return true; } catch { return false; } });
+  Object.assign(report, { ok: true, inheritance: asRead, claims, closed, open });
+} catch (error) {
+  Object.assign(report, { ok: false, name: error.name, code: error.code, message: error.message });
+}
+if (spec.serveFd !== undefined && report.ok) {
+  const server = net.createServer((socket) => { socket.end('served by ' + process.pid); server.close(); });
+  server.listen({ fd: spec.serveFd }, done);
+} else {
+  done();
+}
+`;
+
+/** Environment without any handoff variable of ours (a test run may itself be under systemd). */
+function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of [...HANDOFF_VARIABLES, 'LISTEN_PID', 'BATON_SUPERVISOR_PID']) delete env[name];
+  return { ...env, ...extra };
+}
+
+interface Child {
+  pid: number;
+  report: Promise<ChildReport>;
+  exited: Promise<number | null>;
+}
+
+const children = new Set<number>();
+
+function runChild(fds: number[], env: Record<string, string>, spec: ChildSpec = {}): Child {
+  const child = spawn(process.execPath, ['-e', CHILD_SCRIPT, JSON.stringify(spec)], {
+    env: cleanEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe', ...fds],
+  });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('spawn failed');
+  // Killed in afterEach if still running; forgotten once it exits (its pid may be reused).
+  children.add(pid);
+  child.once('exit', () => children.delete(pid));
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const report = new Promise<ChildReport>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`child did not report in ${CHILD_WAIT_MS} ms; stderr: ${stderr}`)), CHILD_WAIT_MS);
+    const check = (): void => {
+      const line = stdout.split('\n')[0];
+      if (stdout.includes('\n') && line) {
+        clearTimeout(timer);
+        try {
+          resolve(JSON.parse(line) as ChildReport);
+        } catch {
+          reject(new Error(`child printed ${stdout}; stderr: ${stderr}`));
+        }
+      }
+    };
+    child.stdout?.on('data', check);
+    child.once('exit', () => {
+      check();
+      clearTimeout(timer);
+      reject(new Error(`child exited without a report; stdout: ${stdout}; stderr: ${stderr}`));
+    });
+  });
+  return { pid, report, exited };
+}
+
+async function report(fds: number[], env: Record<string, string>, spec: ChildSpec = {}): Promise<ChildReport> {
+  const child = runChild(fds, env, spec);
+  const r = await child.report;
+  expect(r.ppid).toBe(process.pid);
+  await child.exited;
+  return r;
+}
+
+function handleFd(server: net.Server): number {
+  const fd = (server as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) throw new Error('server has no fd');
+  return fd;
+}
+
+describe('readInheritance with real inherited descriptors (child processes)', () => {
+  let dir: string;
+  let tcp: net.Server;
+  let tcp2: net.Server;
+  let unix: net.Server;
+  let unixPath: string;
+  let fileFd: number;
+
+  function listen(server: net.Server, ...args: unknown[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      (server.listen as (...a: unknown[]) => void)(...args, () => resolve());
+    });
+  }
+
+  beforeAll(() => {
+    if (!fs.existsSync(DIST)) throw new Error(`${DIST} is missing: run \`npx pnpm@10.34.9 build\` first`);
+  });
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-inherit-'));
+    unixPath = path.join(dir, 'app.sock');
+    tcp = net.createServer();
+    tcp2 = net.createServer();
+    unix = net.createServer();
+    await listen(tcp, 0, '127.0.0.1');
+    await listen(tcp2, 0, '127.0.0.1');
+    await listen(unix, unixPath);
+    fileFd = fs.openSync(path.join(dir, 'plain.txt'), 'w');
+  });
+
+  afterEach(async () => {
+    for (const pid of [...children]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already exited.
+      }
+    }
+    fs.closeSync(fileFd);
+    for (const server of [tcp, tcp2, unix]) {
+      if (server.listening) await new Promise((resolve) => server.close(resolve));
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('systemd: LISTEN_PID matches, names kept as given (not URI-decoded)', async () => {
+    const r = await report([handleFd(tcp), handleFd(unix)], { LISTEN_FDS: '2', LISTEN_FDNAMES: 'web:admin%zz' }, { listenPidSelf: true });
+    expect(r.ok).toBe(true);
+    expect(r.inheritance).toEqual({
+      source: 'systemd',
+      sockets: [
+        { fd: 3, name: 'web', claimed: false },
+        { fd: 4, name: 'admin%zz', claimed: false },
+      ],
+    });
+    expect(r.open).toEqual([true, true]);
+  });
+
+  test('systemd without LISTEN_FDNAMES: sockets named "unknown"', async () => {
+    const r = await report([handleFd(tcp)], { LISTEN_FDS: '1' }, { listenPidSelf: true });
+    expect(r.inheritance).toEqual({ source: 'systemd', sockets: [{ fd: 3, name: 'unknown', claimed: false }] });
+  });
+
+  test('systemd: LISTEN_PID of another process means the fds are not ours (nothing is touched)', async () => {
+    const r = await report([handleFd(tcp)], { LISTEN_FDS: '1', LISTEN_PID: '1' }, { closeUnclaimed: true });
+    expect(r.inheritance).toEqual({ source: 'none', sockets: [] });
+    expect(r.closed).toEqual([]);
+  });
+
+  test('systemd: listen() calls take sockets in order, a matching name first; the rest are closed', async () => {
+    const r = await report(
+      [handleFd(tcp), handleFd(tcp2), handleFd(unix)],
+      { LISTEN_FDS: '3', LISTEN_FDNAMES: 'a:special:c' },
+      { listenPidSelf: true, claim: ['special', 'tcp:*:8080'], closeUnclaimed: true },
+    );
+    expect(r.ok).toBe(true);
+    expect(r.claims).toEqual([4, 3]);
+    expect(r.closed).toEqual([5]);
+    expect(r.open).toEqual([true, true, false]);
+  });
+
+  test('baton: keys with ":" and "/" round-trip through handoffEnv; claimed by key; the rest closed', async () => {
+    const tcpKey = `tcp:127.0.0.1:${(tcp.address() as net.AddressInfo).port}`;
+    const unixKey = `unix:${unixPath}`;
+    const oddKey = 'tcp:*:0#2';
+    const env = handoffEnv([tcpKey, unixKey, oddKey], process.pid);
+    const r = await report([handleFd(tcp), handleFd(unix), handleFd(tcp2)], env, {
+      claim: [unixKey, 'tcp:*:9999', oddKey],
+      closeUnclaimed: true,
+    });
+    expect(r.ok).toBe(true);
+    expect(r.inheritance).toEqual({
+      source: 'baton',
+      predecessorPid: process.pid,
+      sockets: [
+        { fd: 3, name: tcpKey, claimed: false },
+        { fd: 4, name: unixKey, claimed: false },
+        { fd: 5, name: oddKey, claimed: false },
+      ],
+    });
+    // No positional fallback for a baton successor: a new key binds fresh.
+    expect(r.claims).toEqual([4, null, 5]);
+    expect(r.closed).toEqual([3]);
+    expect(r.open).toEqual([false, true, true]);
+  });
+
+  test('baton: the inherited fd is the very same listening socket (the child accepts on it)', async () => {
+    const port = (tcp.address() as net.AddressInfo).port;
+    const child = runChild([handleFd(tcp)], handoffEnv([`tcp:127.0.0.1:${port}`], process.pid), { serveFd: 3 });
+    const r = await child.report;
+    expect(r.ok).toBe(true);
+    // Our handle closes; the socket lives on in the child.
+    await new Promise((resolve) => tcp.close(resolve));
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1');
+      let text = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => (text += chunk));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+      socket.setTimeout(CHILD_WAIT_MS, () => socket.destroy(new Error('no answer from the child')));
+    });
+    expect(answer).toBe(`served by ${child.pid}`);
+    expect(await child.exited).toBe(0);
+  });
+
+  test('a regular file where a socket should be', async () => {
+    const r = await report([handleFd(tcp), fileFd], { LISTEN_FDS: '2', LISTEN_FDNAMES: 'a:b' }, { listenPidSelf: true });
+    expect(r).toMatchObject({ ok: false, name: 'BatonError', code: 'ERR_BATON_BAD_HANDOFF' });
+    expect(r.message).toContain('fd 4 is a regular file, not a listening socket');
+    expect(r.message).toContain('LISTEN_FDS=2');
+  });
+
+  test('a regular file in a baton handoff', async () => {
+    const r = await report([fileFd], handoffEnv(['tcp:*:80'], process.pid));
+    expect(r).toMatchObject({ ok: false, code: 'ERR_BATON_BAD_HANDOFF' });
+    expect(r.message).toContain('fd 3 is a regular file');
+  });
+
+  test('a descriptor that is not open', async () => {
+    const r = await report([handleFd(tcp), fileFd], { LISTEN_FDS: '2' }, { listenPidSelf: true, closeFirst: [4] });
+    expect(r).toMatchObject({ ok: false, name: 'BatonError', code: 'ERR_BATON_BAD_HANDOFF' });
+    expect(r.message).toContain('fd 4 is not open');
+  });
+
+  test('a baton successor whose parent is not the named predecessor refuses the fds', async () => {
+    const r = await report([handleFd(tcp)], handoffEnv(['tcp:*:80'], process.pid + 1_000_000));
+    expect(r).toMatchObject({ ok: false, code: 'ERR_BATON_BAD_HANDOFF' });
+    expect(r.message).toContain(`parent is ${process.pid}`);
+  });
+});
