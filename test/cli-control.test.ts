@@ -123,6 +123,12 @@ describe('commands that cannot be supervised', () => {
     expect(result.stderr).toMatch(message);
   });
 
+  test('a program that does not exist stops baton run with exit 1, naming it', async () => {
+    const result = await baton(['run', '--', '/nonexistent/server']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/cannot start worker \(\/nonexistent\/server\): spawn \/nonexistent\/server ENOENT; exiting/);
+  });
+
   test('a program that never speaks baton is killed at the ready timeout with a clear message', async () => {
     const supervisor = startSupervisor(['--ready-timeout', '1s'], {}, [process.execPath, '-e', 'setInterval(() => {}, 1000)']);
     await waitFor('the ready-timeout message', () => /never loaded @baton\/core over the IPC channel/.test(supervisor.output()));

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { request } from './helpers/http';
 import { isAlive, killAll, readPid, rememberPid, startServer, tempDir, waitForExit, waitForPort } from './helpers/processes';
-import { DEPLOYED_ENV, successorPidsFromLog, writeBuild } from './helpers/service';
+import { DEPLOYED_ENV, successorPidsFromLog, waitForOutput, writeBuild } from './helpers/service';
 import { APP, baton, startSupervisor, waitForWorkers } from './helpers/supervisor';
 
 afterEach(killAll);
@@ -98,6 +98,8 @@ describe('baton reload against an in-place process', () => {
     successorPidsFromLog(server.output());
     expect(stuck.code).toBe(1);
     expect(stuck.stderr).toMatch(new RegExp(`still names pid ${newPid} after 2.0 s`));
+    // The stuck successor shares the socket until its ready timeout (3 s) kills it: wait for that.
+    await waitForOutput(server, /reload failed, still serving/);
     expect((await request(port, '/version')).body).toBe(`1.1 pid=${newPid}\n`);
   });
 

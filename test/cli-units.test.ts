@@ -3,7 +3,6 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { InvalidArgumentError } from 'commander';
 import { parseDuration, parseWorkers } from '../packages/core/src/cli/parse';
 import { formatStatus } from '../packages/core/src/cli/status';
 import { restartDelay, RESTART_MAX_MS } from '../packages/core/src/supervisor/backoff';
@@ -23,12 +22,12 @@ describe('durations and worker counts', () => {
     ['1.5s', 1500],
   ])('%s is %d ms', (text, ms) => expect(parseDuration(text)).toBe(ms));
 
-  test.each(['', 'soon', '-1', '0', '5h', '1e3'])('%j is refused', (text) => expect(() => parseDuration(text)).toThrow(InvalidArgumentError));
+  test.each(['', 'soon', '-1', '0', '5h', '1e3'])('%j is refused', (text) => expect(() => parseDuration(text)).toThrow(/expected|greater than 0/));
 
   test('workers: a count from 1, or auto', () => {
     expect(parseWorkers('3')).toBe(3);
     expect(parseWorkers('auto')).toBe(os.availableParallelism());
-    for (const bad of ['0', '-2', 'two', '1.5', '5000']) expect(() => parseWorkers(bad)).toThrow(InvalidArgumentError);
+    for (const bad of ['0', '-2', 'two', '1.5', '5000']) expect(() => parseWorkers(bad)).toThrow(/expected|greater than 0/);
   });
 });
 
@@ -66,30 +65,18 @@ describe('the listener inventory', () => {
     expect(new ListenerInventory().env()).toEqual({});
   });
 
-  test("a worker claims by key, and takes given sockets in order for keys the supervisor does not hold", () => {
-    const dir = tempDir();
-    const servers = [net.createServer(), net.createServer()];
-    const fds: number[] = [];
-    try {
-      // Real descriptors, because readInheritance checks that each one is a socket.
-      for (const s of servers) s.listen(path.join(dir, `${fds.length}.sock`));
-      const opened = servers.map(() => fs.openSync('/dev/null', 'r'));
-      void opened;
-      const inheritance = {
-        source: 'supervisor' as const,
-        supervisorPid: 1234,
-        sockets: [
-          { fd: 3, name: 'given:http', claimed: false },
-          { fd: 4, name: 'tcp:127.0.0.1:9527', claimed: false },
-        ],
-      };
-      expect(claimInherited(inheritance, 'tcp:127.0.0.1:9527')?.fd).toBe(4);
-      expect(claimInherited(inheritance, 'tcp:*:8080')?.fd).toBe(3);
-      expect(claimInherited(inheritance, 'tcp:*:8081')).toBeUndefined();
-      for (const fd of opened) fs.closeSync(fd);
-    } finally {
-      for (const s of servers) s.close();
-    }
+  test('a worker claims by key, and takes given sockets in order for keys the supervisor does not hold', () => {
+    const inheritance = {
+      source: 'supervisor' as const,
+      supervisorPid: 1234,
+      sockets: [
+        { fd: 3, name: 'given:http', claimed: false },
+        { fd: 4, name: 'tcp:127.0.0.1:9527', claimed: false },
+      ],
+    };
+    expect(claimInherited(inheritance, 'tcp:127.0.0.1:9527')?.fd).toBe(4);
+    expect(claimInherited(inheritance, 'tcp:*:8080')?.fd).toBe(3);
+    expect(claimInherited(inheritance, 'tcp:*:8081')).toBeUndefined();
   });
 
   test('BATON_SUPERVISOR_PID without sockets yet, and a bad one', () => {
@@ -128,20 +115,6 @@ describe('--listen', () => {
     ['nonsense', /expected PORT, HOST:PORT/],
   ])('%s is refused, naming it', (value, message) => {
     expect(() => bindListenFlag(value, '/')).toThrow(message);
-  });
-
-  test('an address in use is refused with the errno name', () => {
-    const first = bindListenFlag('127.0.0.1:0', '/');
-    const server = net.createServer();
-    return new Promise<void>((resolve) => {
-      server.listen({ fd: first.handle.fd }, () => {
-        const { port } = server.address() as net.AddressInfo;
-        expect(() => bindListenFlag(`127.0.0.1:${port}`, '/')).toThrow(/cannot bind: EADDRINUSE/);
-        server.close();
-        first.handle.close?.();
-        resolve();
-      });
-    });
   });
 });
 

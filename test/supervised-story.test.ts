@@ -73,3 +73,22 @@ test('a worker that loses its supervisor (SIGKILL) drains and exits instead of r
   for (const pid of workers) await waitForExit(pid);
   expect(servicePids(supervisor.marker)).toEqual([]);
 });
+
+test('with 2 workers, /upgrade answers from the worker that asked, after both were replaced', async () => {
+  const dir = tempDir();
+  writeBuild(dir, '1.0');
+  const supervisor = startSupervisor(['--workers', '2'], { BUILD_DIR: dir });
+  const port = await waitForPort(supervisor);
+  const old = await waitForWorkers(supervisor, 2);
+  writeBuild(dir, '1.1');
+  const upgraded = await request(port, '/upgrade', { method: 'POST', headers: { authorization: 'Bearer test-token' } });
+  expect(upgraded.status).toBe(200);
+  const [, asker, next] = /^restart ok (\d+) -> (\d+)\n$/.exec(upgraded.body)?.map(Number) ?? [];
+  expect(old).toContain(asker);
+  const fresh = workerPids(supervisor.output()).slice(2);
+  expect(fresh).toHaveLength(2);
+  // The worker that asked is retired last; the newest worker took its place.
+  expect(next).toBe(fresh[1]);
+  for (const pid of old) await waitForExit(pid);
+  expect((await request(port, '/version')).body).toMatch(/^1\.1 pid=/);
+});

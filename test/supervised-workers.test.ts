@@ -1,12 +1,14 @@
 // baton run with several workers: rolling reloads under keep-alive load lose nothing, a crashed
 // worker is replaced (with backoff when it keeps crashing), status counts what is there, and
 // SIGTERM drains everything and leaves no process behind.
+import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { Pool } from 'undici';
 import { agentRequest, LoadRecorder, loop, parseIdentity, type Stop } from './helpers/load';
 import { request } from './helpers/http';
 import { isAlive, killAll, rememberPid, tempDir, waitFor, waitForExit, waitForPort } from './helpers/processes';
-import { countMatches, servicePids, sleep, waitForOutput, writeBuild } from './helpers/service';
+import { countMatches, freePort, servicePids, sleep, waitForOutput, writeBuild } from './helpers/service';
 import { baton, startSupervisor, waitForWorkers, workerPids } from './helpers/supervisor';
 
 afterEach(killAll);
@@ -54,9 +56,29 @@ test('rolling reloads of 2 workers under keep-alive load lose zero requests', as
       }
     });
   };
+  // undici keeps its sockets alive too, and never retries here.
+  const pools: Pool[] = [];
+  const undiciClient = (worker: number): Promise<void> => {
+    recorder.kind('undici');
+    const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 2 });
+    pools.push(pool);
+    return loop(stop, 20_000, async () => {
+      const sentAt = recorder.now();
+      try {
+        const reply = await pool.request({ path: '/version', method: 'GET' });
+        const body = await reply.body.text();
+        const identity = parseIdentity(body.trim());
+        if (reply.statusCode !== 200 || !identity) throw Object.assign(new Error(`status ${reply.statusCode} body ${body}`), { code: 'BAD_RESPONSE' });
+        recorder.ok({ kind: 'undici', pid: identity.pid, version: identity.version, sentAt, close: reply.headers.connection === 'close' });
+      } catch (error) {
+        recorder.fail({ kind: 'undici', worker: String(worker), sentAt }, error);
+      }
+    });
+  };
   const clients = [
     ...Array.from({ length: 6 }, (_, i) => client('keep-alive', i, '/version')),
     ...Array.from({ length: 2 }, (_, i) => client('slow', i, '/slow?ms=300')),
+    ...Array.from({ length: 2 }, (_, i) => undiciClient(i)),
   ];
 
   const reloads: Array<{ code: number | null; stdout: string }> = [];
@@ -72,6 +94,7 @@ test('rolling reloads of 2 workers under keep-alive load lose zero requests', as
   stop.stopped = true;
   await Promise.all(clients);
   for (const agent of agents) agent.destroy();
+  await Promise.all(pools.map((pool) => pool.close()));
 
   const summary = recorder.summary('2 workers, 3 rolling reloads');
   process.stdout.write(`${summary}\n`);
@@ -170,6 +193,32 @@ test('a worker signalled directly with SIGTERM drains, and a replacement starts 
   expect((await slow).body).toBe(`1.0 pid=${first}\n`);
   await waitForExit(first as number);
   expect((await status(control)).restarts).toBe(0);
+});
+
+test('a build that stops listening on an address: the supervisor lets go of it, so clients are refused, not left hanging', async () => {
+  const dir = tempDir();
+  const app = path.join(dir, 'moving.js');
+  // The port comes from the build on disk, read at start-up like the fixture's version.
+  fs.writeFileSync(
+    app,
+    `const { listen } = require(${JSON.stringify(require.resolve('@baton/core'))});
+const http = require('node:http');
+const { port } = JSON.parse(require('node:fs').readFileSync(${JSON.stringify(path.join(dir, 'port.json'))}, 'utf8'));
+const server = listen(http.createServer((q, s) => s.end(process.pid + '\\n')), port, '127.0.0.1', () => console.log('listening ' + server.address().port));
+`,
+  );
+  fs.writeFileSync(path.join(dir, 'port.json'), JSON.stringify({ port: 0 }));
+  const supervisor = startSupervisor([], {}, [process.execPath, app]);
+  const oldPort = await waitForPort(supervisor);
+  await waitForWorkers(supervisor, 1);
+  const newPort = await freePort();
+  fs.writeFileSync(path.join(dir, 'port.json'), JSON.stringify({ port: newPort }));
+  process.kill(supervisor.pid, 'SIGHUP');
+  const [, second] = await waitForWorkers(supervisor, 2);
+  await waitForOutput(supervisor, /no longer listens on tcp:127\.0\.0\.1:0: closed/);
+  expect((await request(newPort, '/')).body).toBe(`${second}\n`);
+  await waitForOutput(supervisor, /exited with code 0 after draining/);
+  await expect(request(oldPort, '/')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
 });
 
 test('SIGTERM to the supervisor lets an in-flight request finish, exits 0 and leaves no process', async () => {

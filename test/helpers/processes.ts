@@ -37,12 +37,12 @@ export function killAll(): void {
   seenPids.clear();
 }
 
-export async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = WAIT_MS): Promise<T> {
+export async function waitFor<T>(what: string | (() => string), probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = WAIT_MS): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
     if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
@@ -92,7 +92,7 @@ export function startServer(script: string, env: Record<string, string> = {}, co
 
 /** Waits for the `listening <port>` line a fixture prints and returns the port. */
 export async function waitForPort(server: Server): Promise<number> {
-  return waitFor(`a listening line from pid ${server.pid}; output so far:\n${server.output()}`, () => {
+  return waitFor(() => `a listening line from pid ${server.pid}; output so far:\n${server.output()}`, () => {
     const match = /listening (\d+)/.exec(server.output());
     return match ? Number(match[1]) : undefined;
   });

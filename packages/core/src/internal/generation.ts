@@ -292,7 +292,7 @@ export class Generation {
       if (this.inheritance.predecessorPid !== undefined) process.exit(1);
     }
     if (this.supervisor) {
-      this.supervisor.ready();
+      this.supervisor.ready(this.listeners.map((l) => l.key));
       this.log.info('ready', `worker ${process.pid} ready ${this.readyAt - this.startedAt} ms after loading baton, on ${keys}; telling supervisor pid ${this.supervisor.supervisorPid}`);
     } else if (this.inheritance.predecessorPid !== undefined) {
       notifySystemd({ MAINPID: process.pid, READY: 1 });

@@ -38,6 +38,23 @@ export class ListenerInventory {
     return true;
   }
 
+  /**
+   * Lets go of learned sockets that no key in `inUse` names: the new build stopped listening there,
+   * and a socket nobody accepts on would leave its clients hanging instead of refused. Given sockets
+   * stay: systemd or the command line asked for them. Returns the names closed.
+   */
+  forgetUnused(inUse: ReadonlySet<string>): string[] {
+    const closed: string[] = [];
+    for (let i = this.sockets.length - 1; i >= 0; i--) {
+      const socket = this.sockets[i] as HeldSocket;
+      if (socket.source !== 'worker' || inUse.has(socket.name)) continue;
+      release(socket);
+      this.sockets.splice(i, 1);
+      closed.unshift(socket.name);
+    }
+    return closed;
+  }
+
   list(): readonly HeldSocket[] {
     return this.sockets;
   }
@@ -57,17 +74,20 @@ export class ListenerInventory {
    * unlinks a path in the process that bound it, and that worker may have been replaced long ago).
    */
   closeAll(): void {
-    for (const socket of this.sockets) {
-      if (socket.source === 'worker' && socket.name.startsWith('unix:/')) {
-        const file = socket.name.slice('unix:'.length).replace(/#\d+$/, '');
-        try {
-          if (fs.lstatSync(file).isSocket()) fs.rmSync(file, { force: true });
-        } catch {
-          // Already gone.
-        }
-      }
-      socket.handle?.close?.();
-    }
+    for (const socket of this.sockets) release(socket);
     this.sockets.length = 0;
   }
+}
+
+/** Closes our copy; for a unix socket a worker created, also its file (no process will serve it now). */
+function release(socket: HeldSocket): void {
+  if (socket.source === 'worker' && socket.name.startsWith('unix:/')) {
+    const file = socket.name.slice('unix:'.length).replace(/#\d+$/, '');
+    try {
+      if (fs.lstatSync(file).isSocket()) fs.rmSync(file, { force: true });
+    } catch {
+      // Already gone.
+    }
+  }
+  socket.handle?.close?.();
 }

@@ -14,8 +14,8 @@ export type WorkerMessage =
   | { baton: 'hello'; pid: number }
   /** A socket the worker bound itself, sent with its listening handle so later workers inherit it. */
   | { baton: 'listener'; key: string }
-  /** Every listener is up and the app's own start-up is done (the same message a successor sends). */
-  | { baton: 'ready'; pid: number }
+  /** Every listener is up and the app's own start-up is done (a successor's message, plus the keys). */
+  | { baton: 'ready'; pid: number; keys?: string[] }
   /** reload() or SIGHUP inside the worker: the supervisor runs a rolling reload and answers. */
   | { baton: 'reload'; id: number }
   | { baton: 'status'; id: number; status: Status }

@@ -165,7 +165,7 @@ export class Supervisor implements ControlTarget {
   // ---- lifecycle ----------------------------------------------------------------------------
 
   /** SIGTERM/SIGINT: drain every worker politely, then exit 0. A second signal closes connections at once. */
-  async stop(signal: string): Promise<void> {
+  async stop(signal: string, exitCode = 0): Promise<void> {
     if (this.stopping) {
       this.log.warn('stop', `${signal} again: telling workers to close their connections at once`);
       for (const w of this.workers) w.signal('SIGTERM');
@@ -188,7 +188,7 @@ export class Supervisor implements ControlTarget {
     if (this.options.pidFile !== undefined) removePidFileIfOurs(this.options.pidFile, process.pid);
     this.control?.destroy();
     this.log.info('stopped', 'every worker has exited; supervisor exiting');
-    this.resolveDone(0);
+    this.resolveDone(exitCode);
   }
 
   private installSignals(): void {
@@ -234,6 +234,12 @@ export class Supervisor implements ControlTarget {
         await this.startWorker(this.generation);
       } catch (error) {
         if (this.stopping) return;
+        if (!this.announcedReady && isBatonError(error, 'ERR_BATON_SPAWN_FAILED')) {
+          // The command itself is wrong (not found, not executable): retrying cannot help.
+          this.log.error('worker-failed', `${error.message}; exiting`);
+          void this.stop('start-up failure', 1);
+          return;
+        }
         this.consecutiveFailures += 1;
         const delay = restartDelay(this.consecutiveFailures);
         this.log.error('worker-failed', `${(error as Error).message}; trying again in ${delay} ms`, { delayMs: delay });
@@ -362,6 +368,11 @@ export class Supervisor implements ControlTarget {
     }
     this.generation = generation;
     this.consecutiveFailures = 0;
+    // Only when every new worker said which keys it serves (a wrapper or an old core may not).
+    if (fresh.every((f) => f.worker.keys !== undefined)) {
+      const dropped = this.inventory.forgetUnused(new Set(fresh.flatMap((f) => f.worker.keys ?? [])));
+      if (dropped.length > 0) this.log.info('listener', `generation ${generation} no longer listens on ${dropped.join(', ')}: closed`);
+    }
     const outcome: ReloadOutcome = {
       mode: 'supervised',
       pids: fresh.map((f) => f.worker.pid),

@@ -78,8 +78,9 @@ export class SupervisorLink {
     if (handle) this.send({ baton: 'listener', key }, handle);
   }
 
-  ready(): void {
-    this.send({ baton: 'ready', pid: process.pid });
+  /** `keys`: the listeners this worker serves, so the supervisor can let go of sockets no build uses. */
+  ready(keys: string[]): void {
+    this.send({ baton: 'ready', pid: process.pid, keys });
   }
 
   /** reload() inside a worker: the supervisor runs the rolling reload and tells us the outcome. */

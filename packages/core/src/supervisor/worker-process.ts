@@ -41,6 +41,8 @@ export class WorkerProcess extends EventEmitter {
   readonly startedAt = Date.now();
   state: WorkerState = 'starting';
   readyAt: number | undefined;
+  /** The listener keys the worker said it serves, in its ready message. */
+  keys: string[] | undefined;
   /** The pid that loaded @baton/core; differs from `pid` when a wrapper script sits in between. */
   helloPid: number | undefined;
   /** What the worker held when it started to drain, and how the drain went. */
@@ -212,6 +214,7 @@ export class WorkerProcess extends EventEmitter {
         if (this.state !== 'starting') break;
         this.state = 'ready';
         this.readyAt = Date.now();
+        if (Array.isArray(m.keys)) this.keys = m.keys;
         this.emit('ready');
         break;
       case 'reload':
