@@ -43,7 +43,7 @@ export function workerPids(output: string): number[] {
 /** Waits until `count` workers have been ready in total, and returns their pids. */
 export async function waitForWorkers(server: Server, count: number, timeoutMs?: number): Promise<number[]> {
   return waitFor(
-    `${count} ready workers under supervisor pid ${server.pid}; output so far:\n${server.output()}`,
+    () => `${count} ready workers under supervisor pid ${server.pid}; output so far:\n${server.output()}`,
     () => {
       const pids = workerPids(server.output());
       return pids.length >= count ? pids : undefined;

@@ -51,6 +51,11 @@ describe('readInheritance without descriptors to look at', () => {
     expect(readInheritance({ LISTEN_PID: '1', LISTEN_FDS: 'garbage', LISTEN_FDNAMES: 'x:y:z' }, PID, PPID).source).toBe('none');
   });
 
+  test('LISTEN_FDS without LISTEN_PID (leaked from an ancestor) is ignored, as sd_listen_fds does', () => {
+    expect(readInheritance({ LISTEN_FDS: '2', LISTEN_FDNAMES: 'a:b' }, PID, PPID)).toEqual({ source: 'none', sockets: [] });
+    expect(readInheritance({ LISTEN_FDS: 'garbage' }, PID, PPID).source).toBe('none');
+  });
+
   test('LISTEN_PID or LISTEN_FDNAMES without LISTEN_FDS: nothing inherited', () => {
     expect(readInheritance({ LISTEN_PID: String(PID) }, PID, PPID).source).toBe('none');
     expect(readInheritance({ LISTEN_FDNAMES: 'web' }, PID, PPID).source).toBe('none');

@@ -86,8 +86,11 @@ export function readInheritance(env: NodeJS.ProcessEnv, pid: number, ppid: numbe
   }
   if (LISTEN_FDS === undefined) return NONE;
 
-  // systemd sets LISTEN_PID to the process the sockets are meant for; anyone else must ignore them.
-  if (LISTEN_PID !== undefined && predecessorPid === undefined) {
+  // systemd sets LISTEN_PID to the process the sockets are meant for; anyone else must ignore them,
+  // and, as sd_listen_fds(3) does, so must a process given LISTEN_FDS without LISTEN_PID (a variable
+  // leaked from some ancestor, grace#44) rather than adopt whatever happens to sit at fd 3.
+  if (predecessorPid === undefined) {
+    if (LISTEN_PID === undefined) return NONE;
     if (!/^\d+$/.test(LISTEN_PID)) throw bad(`LISTEN_PID=${JSON.stringify(LISTEN_PID)} is not a process id`);
     if (Number(LISTEN_PID) !== pid) return NONE;
   }
