@@ -2,6 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
+import { Http2Sessions } from './internal/http2-sessions';
 import { closeKeepingUnixPath } from './internal/unix-path-guard';
 
 /** What a server holds at one moment. `idle` includes sockets that never sent a request. */
@@ -41,19 +42,23 @@ const IDLE_LIMIT_WITHOUT_KEEP_ALIVE_MS = 5000;
  * 3. idle keep-alive sockets expire on the server's own advertised timer, never earlier;
  * 4. upgraded sockets are the app's to close (see `upgradedSockets()`);
  * 5. a hard deadline closes whatever is left.
- * One tracker per server; it works for net, http and https servers.
+ * One tracker per server; it works for net, http, https and http2 servers (HTTP/2 drains with GOAWAY).
  */
 export class DrainTracker {
   private readonly sockets = new Map<Duplex, SocketState>();
   private readonly pendingResponses = new Set<http.ServerResponse>();
   private drainingSince: number | undefined;
   private drainedWaiters: Array<() => void> = [];
+  /** Set for HTTP/2 servers, whose drain is GOAWAY rather than Connection: close. */
+  private readonly http2: Http2Sessions | undefined;
 
   constructor(readonly server: net.Server) {
     // An https server serves requests on the TLS socket, so that is the one to track.
     const connectionEvent = server instanceof tls.Server ? 'secureConnection' : 'connection';
     server.on(connectionEvent, (socket: Duplex) => this.trackSocket(socket));
-    if (server instanceof http.Server || server instanceof tls.Server) {
+    if (Http2Sessions.serves(server)) {
+      this.http2 = new Http2Sessions(server);
+    } else if (server instanceof http.Server || server instanceof tls.Server) {
       // Prepended so the header is set before an app that answers synchronously sends its headers.
       server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.trackRequest(req, res));
       // Listening for 'upgrade' changes how Node treats upgrade requests, so only follow the app's lead.
@@ -73,6 +78,7 @@ export class DrainTracker {
 
   counts(): ConnectionCounts {
     const counts: ConnectionCounts = { sockets: this.sockets.size, activeRequests: 0, idle: 0, upgraded: 0 };
+    if (this.http2) return { ...counts, activeRequests: this.http2.activeStreams(), idle: this.http2.idleSessions() };
     for (const state of this.sockets.values()) {
       counts.activeRequests += state.activeRequests;
       if (state.upgraded) counts.upgraded += 1;
@@ -108,6 +114,7 @@ export class DrainTracker {
     for (const res of this.pendingResponses) {
       if (!res.headersSent) res.setHeader('Connection', 'close');
     }
+    this.http2?.closeAll();
     const sweep = setInterval(() => this.closeExpiredIdleSockets(), SWEEP_INTERVAL_MS);
     sweep.unref();
     let deadline: NodeJS.Timeout | undefined;
@@ -175,6 +182,8 @@ export class DrainTracker {
    * Both get the same grace a keep-alive client was promised, so nothing closes earlier than that.
    */
   private closeExpiredIdleSockets(): void {
+    // HTTP/2 sessions close themselves after GOAWAY; their sockets are never idle in the HTTP/1 sense.
+    if (this.http2) return;
     const keepAlive = (this.server as Partial<http.Server>).keepAliveTimeout ?? 0;
     const limit = keepAlive > 0 ? keepAlive + NODE_KEEP_ALIVE_BUFFER_MS : IDLE_LIMIT_WITHOUT_KEEP_ALIVE_MS;
     const now = Date.now();
