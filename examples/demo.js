@@ -138,7 +138,9 @@ async function main() {
     for (const pid of pidsSeen) {
       try {
         process.kill(pid, 'SIGKILL');
-      } catch {}
+      } catch {
+        // Already gone: nothing to clean up.
+      }
     }
   };
   process.on('exit', cleanup);

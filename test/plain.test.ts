@@ -76,13 +76,12 @@ function track<S extends net.Server>(server: S): S {
 /** Calls listen with `args` plus a callback; resolves with the server once the callback fired. */
 function listenWithCallback(listen: (...args: unknown[]) => http.Server, args: unknown[]): Promise<{ server: http.Server; returned: http.Server }> {
   return new Promise((resolve, reject) => {
-    let returned: http.Server | undefined;
     const timer = setTimeout(() => reject(new Error(`listen(${JSON.stringify(args)}) callback never fired`)), 10_000);
-    returned = track(
+    const returned: http.Server = track(
       listen(...args, () => {
         clearTimeout(timer);
         // net calls it asynchronously, after listen() returned: `returned` is set by now.
-        setImmediate(() => resolve({ server: returned as http.Server, returned: returned as http.Server }));
+        setImmediate(() => resolve({ server: returned, returned }));
       }),
     );
   });

@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import fs from 'node:fs';
+import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { isBatonError } from '../errors';
 import { consoleOutput } from './output';
@@ -13,7 +15,8 @@ export const EXIT_USAGE = 2;
 
 function version(): string {
   try {
-    return (require('../../package.json') as { version: string }).version;
+    const manifest = fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8');
+    return (JSON.parse(manifest) as { version: string }).version;
   } catch {
     return 'unknown';
   }
