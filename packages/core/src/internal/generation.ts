@@ -165,6 +165,7 @@ export class Generation {
     const key = sameKey === 0 ? request.key : `${request.key}#${sameKey + 1}`;
     const listener: Listener = { key, server, tracker: new DrainTracker(server), listening: false };
     this.listeners.push(listener);
+    const inherited = claimInherited(this.inheritance, key);
     server.once('listening', () => {
       listener.listening = true;
       // Under `baton run` the supervisor keeps a copy of a socket bound here, for the next workers.
@@ -172,7 +173,6 @@ export class Generation {
       this.queueReadyCheck();
     });
 
-    const inherited = claimInherited(this.inheritance, key);
     if (inherited) {
       const from =
         this.inheritance.source === 'baton'
