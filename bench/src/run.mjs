@@ -85,7 +85,8 @@ function options() {
     strategies: values.strategies ? list('strategies', values.strategies, STRATEGIES.map((s) => s.name)) : STRATEGIES.map((s) => s.name),
     sections: values.sections ? list('sections', values.sections, SECTIONS) : SECTIONS,
     out,
-    raw: presetName === 'smoke' ? path.join(out, 'raw') : path.join(BENCH, 'results', 'raw'),
+    // Per-request data of a run written elsewhere goes beside the default run's, under its own name.
+    raw: presetName === 'smoke' ? path.join(out, 'raw') : values.out ? path.join(BENCH, 'results', 'raw', path.basename(out)) : path.join(BENCH, 'results', 'raw'),
   };
 }
 

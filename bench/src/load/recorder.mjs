@@ -4,6 +4,8 @@ export const OK = 'ok';
 
 /** Failures are always counted; past this many, their individual records are not kept. */
 const MAX_FAILURE_RECORDS = 200_000;
+/** Failures are also counted per slice of this many ms of start time, whatever was kept. */
+export const FAILURE_SLICE_MS = 10;
 
 export class Recorder {
   constructor(kinds) {
@@ -20,6 +22,8 @@ export class Recorder {
     this.failures = {};
     this.requests = Object.fromEntries(kinds.map((k) => [k, 0]));
     this.failureRecords = 0;
+    /** floor(start time / FAILURE_SLICE_MS) → failed requests that started then. */
+    this.failureSlices = {};
   }
 
   codeIndex(code) {
@@ -34,6 +38,8 @@ export class Recorder {
     if (code !== OK) {
       this.failures[kind] ??= {};
       this.failures[kind][code] = (this.failures[kind][code] ?? 0) + 1;
+      const slice = Math.floor(startedAt / FAILURE_SLICE_MS);
+      this.failureSlices[slice] = (this.failureSlices[slice] ?? 0) + 1;
       if (this.failureRecords >= MAX_FAILURE_RECORDS) return;
       this.failureRecords += 1;
     }
@@ -46,8 +52,9 @@ export class Recorder {
   }
 
   toJSON() {
-    const { kinds, codes, t, lat, kind, route, code, pid, failures, requests } = this;
-    return { kinds, codes, t, lat, kind, route, code, pid, failures, requests };
+    const { kinds, codes, t, lat, kind, route, code, pid, failures, requests, failureSlices, failureRecords } = this;
+    const failuresCapped = failureRecords >= MAX_FAILURE_RECORDS;
+    return { kinds, codes, t, lat, kind, route, code, pid, failures, requests, failureSlices, failuresCapped };
   }
 }
 

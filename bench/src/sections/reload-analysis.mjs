@@ -1,5 +1,6 @@
 // Turns one strategy's run (every request, every reload, the process samples) into its numbers.
 import { ROUTE_INDEX, ROUTES } from '../load/mix.mjs';
+import { FAILURE_SLICE_MS } from '../load/recorder.mjs';
 import { round, summary } from '../lib/stats.mjs';
 
 /** "In the 2 s after a reload" */
@@ -70,7 +71,6 @@ export function analyzeRun({ strategy, options, data, reloads, gone, phases, sam
     let b = buckets.get(bucket);
     if (!b) buckets.set(bucket, (b = { work: [], failed: 0 }));
     if (data.code[i] !== ok) {
-      b.failed += 1;
       failures.push({
         kind: data.kinds[data.kind[i]],
         code,
@@ -98,6 +98,16 @@ export function analyzeRun({ strategy, options, data, reloads, gone, phases, sam
         if (data.pid?.[i]) breakdown[phaseOf(sinceSignal, s, data.pid[i])].push(latency);
       }
     }
+  }
+
+  // Failed requests per chart slice from the exact per-10 ms counts (records may have been capped).
+  for (const [slice, count] of Object.entries(data.failureSlices ?? {})) {
+    const t = Number(slice) * FAILURE_SLICE_MS;
+    if (t < phases.steadyStart) continue;
+    const bucket = Math.floor((t - firstSignal) / BUCKET_MS);
+    let b = buckets.get(bucket);
+    if (!b) buckets.set(bucket, (b = { work: [], failed: 0 }));
+    b.failed += count;
   }
 
   const readyMs = reloads.map((r) => r.readyAt - r.signalAt);
@@ -159,6 +169,7 @@ export function analyzeRun({ strategy, options, data, reloads, gone, phases, sam
     reloads: perReload,
     failures: failures.slice(0, 2000),
     failureDigest: digestFailures(failures),
+    failureDigestOf: data.failuresCapped ? `the first ${failures.length} failed requests kept` : 'every failed request',
     timeline: [...buckets.entries()]
       .sort((a, b) => a[0] - b[0])
       .map(([bucket, b]) => {

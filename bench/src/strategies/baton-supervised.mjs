@@ -1,8 +1,6 @@
-// ─── SLOT: baton supervised mode (`baton run -- node app.js`) ───────────────────────────────────────
-// Another change is building `baton run`. Until @baton/core ships a `baton` bin this strategy reports
-// itself unavailable and the bench skips it. When it lands, check the two marked guesses below (how
-// the supervisor is started, how a reload is asked for) against the real CLI, then it runs like the
-// others.
+// baton supervised mode: `baton run -- node app.js`. The supervisor keeps one pid and the listening
+// socket; SIGHUP to it starts a new worker, waits until it is ready, then retires the old one.
+// Skipped (reported as not run) when @baton/core has no built `baton` bin.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,11 +25,10 @@ export const batonSupervised = {
   label: 'baton supervised (baton run)',
   available() {
     const bin = batonBin();
-    if (!bin || !fs.existsSync(bin)) return { ok: false, reason: '`baton run` is not built yet (no `baton` bin in @baton/core)' };
+    if (!bin || !fs.existsSync(bin)) return { ok: false, reason: '`baton run` is not available (no built `baton` bin in @baton/core; run `pnpm build`)' };
     return { ok: true };
   },
   async start(ctx) {
-    // GUESS 1: `baton run -- node app.js`; the supervisor keeps one pid and owns the socket.
     const supervisor = startNode(batonBin(), {
       env: { ...ctx.env, BENCH_ROLE: 'generation' },
       log: ctx.log,
@@ -45,7 +42,7 @@ export const batonSupervised = {
     const serving = ctx.events.poll().filter((e) => e.ev === 'baton:ready').at(-1).pid;
     const from = ctx.events.poll().length;
     const signalAt = now();
-    // GUESS 2: SIGHUP to the supervisor reloads (as `baton reload --pid-file` would ask it to).
+    // What `baton reload --pid-file` does under `baton run`: SIGHUP to the supervisor.
     signal(this.supervisorPid, 'SIGHUP');
     const ready = await ctx.events.waitFor('the next generation ready', (e) => e.ev === 'baton:ready' && e.pid !== serving, READY_TIMEOUT_MS, from);
     return { signalAt, readyAt: ready.t, oldPids: [serving], newPid: ready.pid };

@@ -155,19 +155,15 @@ export class DrainTracker {
     this.pendingResponses.add(res);
     // A request still arriving on an old keep-alive socket: answer it, and tell the client to reconnect.
     if (this.draining) res.setHeader('Connection', 'close');
-    let done = false;
-    const finish = (): void => {
-      if (done) return;
-      done = true;
+    // A response emits 'close' exactly once: a tick after 'finish', or when its connection dies first.
+    res.once('close', () => {
       this.pendingResponses.delete(res);
       if (state) {
         state.activeRequests -= 1;
         state.idleSince = Date.now();
         state.bytesReadWhenIdle = bytesRead(req.socket);
       }
-    };
-    res.once('finish', finish);
-    res.once('close', finish);
+    });
   }
 
   private markUpgraded(socket: Duplex): void {
