@@ -2,7 +2,7 @@
 // once it listens disconnect the old one (which closes its server and exits when its connections are
 // done), killing it if it is still there after KILL_AFTER_MS.
 process.env.BENCH_ROLE = 'primary';
-const { record } = require('./events.cjs');
+require('./events.cjs'); // start and exit events of the primary
 const cluster = require('node:cluster');
 const path = require('node:path');
 

@@ -27,7 +27,7 @@ export const baton = {
     if (outcome.ev !== 'baton:ready') throw new Error(`pid ${oldPid}: ${outcome.ev}`);
     return { signalAt, readyAt: outcome.t, oldPids: [oldPid], newPid: outcome.pid };
   },
-  async stop(ctx) {
+  async stop() {
     try {
       signal(readPidFile(this.pidFile), 'SIGTERM');
     } catch {
