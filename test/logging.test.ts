@@ -1,0 +1,46 @@
+import path from 'node:path';
+import { request } from './helpers/http';
+import { FIXTURES, killAll, rememberPid, startServer, waitFor, waitForPort } from './helpers/processes';
+
+afterEach(killAll);
+
+interface Record {
+  event?: string;
+  pid?: number;
+  msg?: string;
+  message?: string;
+  logger?: string;
+  channel?: boolean;
+}
+
+function records(output: string): Record[] {
+  return output
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record);
+}
+
+test('a pino-style logger gets every lifecycle step as (fields, message); diagnostics_channel sees the same', async () => {
+  const server = startServer(path.join(FIXTURES, 'logger-app.js'), { BATON_LOG: 'info' });
+  const port = await waitForPort(server);
+  process.kill(server.pid, 'SIGHUP');
+  expect(await server.exited).toEqual({ code: 0, signal: null });
+  const successorPid = Number(/pid=(\d+)/.exec((await request(port, '/')).body)?.[1]);
+  rememberPid(successorPid);
+  expect(successorPid).not.toBe(server.pid);
+
+  const seen = await waitFor('the successor to log that it is ready', () => {
+    const all = records(server.output());
+    return all.some((r) => r.event === 'ready' && r.pid === successorPid && !r.channel) ? all : undefined;
+  });
+  const logged = seen.filter((r) => !r.channel);
+  const published = seen.filter((r) => r.channel);
+  // The predecessor's story, in order, through the custom logger only (nothing on stderr's format).
+  // A custom logger gets every level (pino filters by its own level): the debug line is the third 'reload'.
+  const predecessor = logged.filter((r) => r.pid === server.pid).map((r) => r.event);
+  expect(predecessor).toEqual(['ready', 'reload', 'reload', 'reload', 'handed-over', 'drained']);
+  expect(logged.every((r) => typeof r.msg === 'string' && r.msg.length > 0)).toBe(true);
+  expect(server.output()).not.toMatch(/^baton\[/m);
+  // Every logged step was also published, with its level and message.
+  expect(published.map((r) => `${r.pid} ${r.event} ${r.message}`)).toEqual(logged.map((r) => `${r.pid} ${r.event} ${r.msg}`));
+});
