@@ -13,6 +13,8 @@ const { parseArgs } = require('node:util');
 const { Pool } = require('undici');
 
 const { values: args } = parseArgs({
+  // `pnpm demo -- --framework koa` passes the `--` on; it means nothing here.
+  args: process.argv.slice(2).filter((arg) => arg !== '--'),
   options: {
     framework: { type: 'string', default: 'express' },
     clients: { type: 'string', default: '16' },
