@@ -2,7 +2,7 @@
 // reason when the new build is broken (the old workers keep serving and the next reload works).
 import path from 'node:path';
 import { request } from './helpers/http';
-import { isAlive, killAll, readPid, rememberPid, startServer, tempDir, waitForExit, waitForPort } from './helpers/processes';
+import { isAlive, killAll, readPid, rememberPid, startServer, tempDir, waitFor, waitForExit, waitForPort } from './helpers/processes';
 import { DEPLOYED_ENV, successorPidsFromLog, waitForOutput, writeBuild } from './helpers/service';
 import { APP, baton, startSupervisor, waitForWorkers } from './helpers/supervisor';
 
@@ -83,6 +83,8 @@ describe('baton reload against an in-place process', () => {
     writeBuild(dir, '1.0');
     const server = startServer(APP, { BUILD_DIR: dir, BATON_PID_FILE: pidFile, BATON_READY_TIMEOUT_MS: '3000', ...DEPLOYED_ENV });
     const port = await waitForPort(server);
+    // Ready (and so the pid file written) comes one turn after the listening callback.
+    await waitFor('the pid file', () => readPid(pidFile) === server.pid);
     writeBuild(dir, '1.1');
     const ok = await baton(['reload', '--pid-file', pidFile]);
     expect(ok.code).toBe(0);

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { request } from './helpers/http';
-import { FIXTURES, isAlive, killAll, readPid, rememberPid, startServer, tempDir, waitForExit, waitForPidFileChange, waitForPort } from './helpers/processes';
+import { FIXTURES, isAlive, killAll, readPid, rememberPid, startServer, tempDir, waitFor, waitForExit, waitForPidFileChange, waitForPort } from './helpers/processes';
 
 afterEach(killAll);
 
@@ -40,7 +40,8 @@ describe.each(['express', 'koa'])('the seed story on %s', (framework) => {
     const server = startServer(path.join(FIXTURES, 'app.js'), { FRAMEWORK: framework, BUILD_DIR: dir, BATON_PID_FILE: pidFile });
     const port = await waitForPort(server);
     newBuild(dir, '1.1');
-    process.kill(readPid(pidFile) as number, 'SIGHUP');
+    // The fixture prints its port on 'listening'; the pid file is written once it is ready, a turn later.
+    process.kill(await waitFor('the pid file', () => readPid(pidFile)), 'SIGHUP');
     const newPid = await waitForPidFileChange(pidFile, server.pid);
     expect(await server.exited).toEqual({ code: 0, signal: null });
     expect((await request(port, '/version')).body).toBe(`1.1 pid=${newPid}\n`);
