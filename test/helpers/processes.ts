@@ -75,11 +75,13 @@ export interface Server {
  */
 export function startServer(script: string, env: Record<string, string> = {}, command: string[] = [process.execPath]): Server {
   const [file, ...args] = command;
-  const child = spawn(file as string, [...args, script], {
-    // NODE_PATH: pnpm's jest launcher sets it, and it would hide module-resolution bugs a deployed app has.
-    env: { ...process.env, BATON_LOG: 'debug', NODE_PATH: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // NODE_PATH: pnpm's jest launcher sets it, and it would hide module-resolution bugs a deployed app has.
+  return spawnCollecting(file as string, [...args, script], { ...process.env, BATON_LOG: 'debug', NODE_PATH: '', ...env });
+}
+
+/** Spawns a process whose pid is remembered for teardown and whose stdout and stderr are collected. */
+export function spawnCollecting(file: string, args: string[], env: NodeJS.ProcessEnv): Server {
+  const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   rememberPid(child.pid);
   let text = '';
   child.stdout?.on('data', (chunk: Buffer) => (text += chunk.toString()));

@@ -1,6 +1,6 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { FIXTURES, rememberPid, ROOT, waitFor, type Server } from './processes';
+import { FIXTURES, rememberPid, ROOT, spawnCollecting, waitFor, type Server } from './processes';
 import { DEPLOYED_ENV, MARKER_VARIABLE, newMarker } from './service';
 
 /** The built CLI, run with this node, as `npx baton` would. */
@@ -19,18 +19,14 @@ export interface Supervised extends Server {
  */
 export function startSupervisor(runArgs: string[], env: Record<string, string> = {}, command: string[] = [process.execPath, APP]): Supervised {
   const marker = newMarker();
-  const child = spawn(process.execPath, [CLI, 'run', ...runArgs, '--', ...command], {
-    env: { ...process.env, BATON_LOG: 'debug', ...DEPLOYED_ENV, [MARKER_VARIABLE]: marker, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const server = spawnCollecting(process.execPath, [CLI, 'run', ...runArgs, '--', ...command], {
+    ...process.env,
+    BATON_LOG: 'debug',
+    ...DEPLOYED_ENV,
+    [MARKER_VARIABLE]: marker,
+    ...env,
   });
-  rememberPid(child.pid);
-  let text = '';
-  child.stdout?.on('data', (chunk: Buffer) => (text += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (text += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-  });
-  return { child, pid: child.pid as number, output: () => text, exited, marker };
+  return { ...server, marker };
 }
 
 /** Pids the supervisor logged as ready workers, in order (each remembered for teardown). */
