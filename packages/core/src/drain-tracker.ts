@@ -13,6 +13,19 @@ export interface ConnectionCounts {
   upgraded: number;
 }
 
+/** Totals of several servers' (or processes') counts. */
+export function sumCounts(counts: ConnectionCounts[]): ConnectionCounts {
+  return counts.reduce(
+    (total, c) => ({
+      sockets: total.sockets + c.sockets,
+      activeRequests: total.activeRequests + c.activeRequests,
+      idle: total.idle + c.idle,
+      upgraded: total.upgraded + c.upgraded,
+    }),
+    { sockets: 0, activeRequests: 0, idle: 0, upgraded: 0 },
+  );
+}
+
 export interface DrainResult {
   durationMs: number;
   /** Connections still open at the deadline, closed by force. */

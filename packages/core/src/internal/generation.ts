@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { DrainTracker, type ConnectionCounts } from '../drain-tracker';
+import { DrainTracker, sumCounts, type ConnectionCounts } from '../drain-tracker';
 import { BatonError } from '../errors';
 import { createStderrLogger, LifecycleLog } from '../logger';
 import { optionsFromEnv, resolveOptions, validateOptions, type BatonOptions, type ResolvedOptions } from '../options';
@@ -87,18 +87,6 @@ function describeListener(listener: Listener): string {
   const address = listener.server.address();
   if (address === null || typeof address === 'string') return listener.key;
   return listener.key.endsWith(`:${address.port}`) ? listener.key : `${listener.key} (port ${address.port})`;
-}
-
-function sumCounts(counts: ConnectionCounts[]): ConnectionCounts {
-  return counts.reduce(
-    (total, c) => ({
-      sockets: total.sockets + c.sockets,
-      activeRequests: total.activeRequests + c.activeRequests,
-      idle: total.idle + c.idle,
-      upgraded: total.upgraded + c.upgraded,
-    }),
-    { sockets: 0, activeRequests: 0, idle: 0, upgraded: 0 },
-  );
 }
 
 /**

@@ -1,5 +1,5 @@
 import { BatonError, isBatonError } from '../errors';
-import type { ConnectionCounts } from '../drain-tracker';
+import { sumCounts } from '../drain-tracker';
 import type { ReloadResult } from '../internal/generation';
 import { HANDOFF_VARIABLES, readInheritance } from '../internal/handoff-env';
 import { assertPidFileWritable, removePidFileIfOurs, writePidFile } from '../internal/pid-file';
@@ -128,15 +128,7 @@ export class Supervisor implements ControlTarget {
         } satisfies GenerationSummary;
       });
     const count = (state: GenerationSummary['state']): number => generations.filter((g) => g.state === state).length;
-    const connections = generations.reduce<ConnectionCounts>(
-      (total, g) => ({
-        sockets: total.sockets + (g.connections?.sockets ?? 0),
-        activeRequests: total.activeRequests + (g.connections?.activeRequests ?? 0),
-        idle: total.idle + (g.connections?.idle ?? 0),
-        upgraded: total.upgraded + (g.connections?.upgraded ?? 0),
-      }),
-      { sockets: 0, activeRequests: 0, idle: 0, upgraded: 0 },
-    );
+    const connections = sumCounts(generations.flatMap((g) => (g.connections ? [g.connections] : [])));
     return {
       mode: 'supervised',
       pid: process.pid,
