@@ -4,27 +4,9 @@ import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { Http2Sessions } from './internal/http2-sessions';
 import { closeKeepingUnixPath } from './internal/unix-path-guard';
+import type { ConnectionCounts } from './wire/types';
 
-/** What a server holds at one moment. `idle` includes sockets that never sent a request. */
-export interface ConnectionCounts {
-  sockets: number;
-  activeRequests: number;
-  idle: number;
-  upgraded: number;
-}
-
-/** Totals of several servers' (or processes') counts. */
-export function sumCounts(counts: ConnectionCounts[]): ConnectionCounts {
-  return counts.reduce(
-    (total, c) => ({
-      sockets: total.sockets + c.sockets,
-      activeRequests: total.activeRequests + c.activeRequests,
-      idle: total.idle + c.idle,
-      upgraded: total.upgraded + c.upgraded,
-    }),
-    { sockets: 0, activeRequests: 0, idle: 0, upgraded: 0 },
-  );
-}
+export type { ConnectionCounts } from './wire/types';
 
 export interface DrainResult {
   durationMs: number;
@@ -112,22 +94,29 @@ export class DrainTracker {
 
   /**
    * Closes the listening handle only (http.Server#close() would also close idle sockets, racing
-   * clients). `handedOver`: the socket lives on in the next generation, so a unix path must survive.
+   * clients). A unix socket's path goes with it: this was the last process to serve it.
    */
-  stopAccepting(handedOver = false): void {
+  stopAccepting(): void {
     if (!this.server.listening) return;
-    const close = (): void => void net.Server.prototype.close.call(this.server);
-    if (handedOver) closeKeepingUnixPath(close, this.server);
-    else close();
+    net.Server.prototype.close.call(this.server);
   }
 
   /**
-   * Stops accepting and resolves when every connection has closed, or at `deadlineMs`,
-   * when whatever is left is destroyed and counted in `forced`.
+   * Stops accepting here while the socket lives on in another process (a successor, a supervisor):
+   * like stopAccepting(), but a unix socket's path survives for the process that still serves it.
    */
-  async drain(deadlineMs: number, handedOver = false): Promise<DrainResult> {
+  handOverListener(): void {
+    if (!this.server.listening) return;
+    closeKeepingUnixPath(() => void net.Server.prototype.close.call(this.server), this.server);
+  }
+
+  /**
+   * Stops accepting (if handOverListener() did not already) and resolves when every connection has
+   * closed, or at `deadlineMs`, when whatever is left is destroyed and counted in `forced`.
+   */
+  async drain(deadlineMs: number): Promise<DrainResult> {
     const started = Date.now();
-    this.stopAccepting(handedOver);
+    this.stopAccepting();
     if (this.drainingSince === undefined) {
       this.drainingSince = started;
       if (this.servesHttp1()) this.startHttpDrain();

@@ -4,4 +4,5 @@ export { BatonError, BATON_ERROR_CODES, isBatonError, type BatonErrorCode } from
 export { DEFAULTS, ENV_VARIABLES, type BatonOptions, type Readiness } from './options';
 export { lifecycleChannel, LOG_LEVELS, type Logger, type LogLevel, type LifecycleMessage } from './logger';
 export { DrainTracker, type ConnectionCounts, type DrainResult } from './drain-tracker';
-export type { ReloadResult, Status, ListenerStatus, LastReload, DrainInfo, DrainHook, Phase } from './internal/generation';
+export type { ReloadResult, Status, ListenerStatus, LastReload, Phase } from './wire/types';
+export type { DrainInfo, DrainHook } from './generation/generation';

@@ -1,5 +1,5 @@
 import type net from 'node:net';
-import { generation } from './internal/generation';
+import { generation } from './generation/this-process';
 
 /**
  * `listen(server, ...args)` is `server.listen(...args)` for any net/http/https server, plus:

@@ -73,8 +73,11 @@ function invalid(name: string, value: unknown, expected: string): BatonError {
   return new BatonError('ERR_BATON_INVALID_OPTION', `${name}=${shown} is invalid: expected ${expected}`);
 }
 
-/** The longest a Node timer can wait: setTimeout() turns anything longer into 1 ms. */
-const MAX_TIMEOUT_MS = 2_147_483_647;
+/**
+ * The longest a Node timer can wait: setTimeout() turns anything longer into 1 ms. Every timeout,
+ * from code, from a BATON_* variable or from a CLI flag, is checked against it.
+ */
+export const MAX_TIMEOUT_MS = 2_147_483_647;
 const TIMEOUT_EXPECTED = `a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS}`;
 
 function isTimeout(value: unknown): value is number {
@@ -143,12 +146,16 @@ export function validateOptions(options: BatonOptions): BatonOptions {
   return out;
 }
 
+/** The options the BATON_* variables can set (see ENV_VARIABLES). */
+export type EnvOptions = Pick<BatonOptions, (typeof ENV_VARIABLES)[keyof typeof ENV_VARIABLES]>;
+
 /**
- * Reads the BATON_* variables. An empty variable counts as unset; anything else must be valid,
- * or start-up stops with an error naming the variable and its value.
+ * Reads the BATON_* variables: the one reader and validator of them, for the library (the first
+ * listen()) and for `baton run` alike. An empty variable counts as unset; anything else must be
+ * valid, or start-up stops with ERR_BATON_INVALID_OPTION naming the variable and its value.
  */
-export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): BatonOptions {
-  const out: BatonOptions = {};
+export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): EnvOptions {
+  const out: EnvOptions = {};
   for (const [variable, option] of Object.entries(ENV_VARIABLES)) {
     const raw = env[variable];
     if (raw === undefined || raw === '') continue;

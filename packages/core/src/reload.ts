@@ -1,4 +1,6 @@
-import { generation, type DrainHook, type ReloadResult, type Status } from './internal/generation';
+import type { DrainHook } from './generation/generation';
+import { generation } from './generation/this-process';
+import type { ReloadResult, Status } from './wire/types';
 import type { BatonOptions } from './options';
 
 /**

@@ -12,7 +12,7 @@ import {
   LISTEN_FDS_START,
   readInheritance,
   type Inheritance,
-} from '../src/internal/handoff-env';
+} from '../src/wire/handoff-env';
 
 /** The child processes load the built module: that is what a real successor runs. */
 const DIST = path.resolve(__dirname, '..', 'dist', 'internal', 'handoff-env.js');

@@ -1,9 +1,12 @@
 import os from 'node:os';
 import { InvalidArgumentError } from 'commander';
 import { LOG_LEVELS, type LogLevel } from '../logger';
-import { UsageError } from './target';
+import { MAX_TIMEOUT_MS } from '../options';
 
-/** `30` (seconds), `500ms`, `30s`, `2m`: returns milliseconds. Commander names the option in its error. */
+/**
+ * `30` (seconds), `500ms`, `30s`, `2m`: returns milliseconds, from 1 to MAX_TIMEOUT_MS (the same
+ * range as the BATON_*_MS variables). Commander names the option in its error.
+ */
 export function parseDuration(value: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(value);
   if (!match) throw new InvalidArgumentError('expected a duration such as 30 (seconds), 30s, 500ms or 2m.');
@@ -11,6 +14,7 @@ export function parseDuration(value: string): number {
   const unit = match[2] ?? 's';
   const ms = Math.round(unit === 'ms' ? amount : unit === 'm' ? amount * 60_000 : amount * 1000);
   if (ms <= 0) throw new InvalidArgumentError('the duration must be greater than 0.');
+  if (ms > MAX_TIMEOUT_MS) throw new InvalidArgumentError(`the duration must be at most ${MAX_TIMEOUT_MS} ms (about 24.8 days).`);
   return ms;
 }
 
@@ -30,14 +34,4 @@ export function parseLogLevel(value: string): LogLevel {
 
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
-}
-
-/** BATON_*_MS variables hold milliseconds; a bad one is named with its value, like everywhere else. */
-export function msFromEnv(name: string): number | undefined {
-  const raw = process.env[name];
-  if (raw === undefined || raw.trim() === '') return undefined;
-  if (!/^\d+$/.test(raw.trim()) || Number(raw) <= 0) {
-    throw new UsageError(`${name}=${JSON.stringify(raw)} is invalid: expected a whole number of milliseconds greater than 0`);
-  }
-  return Number(raw);
 }

@@ -1,6 +1,7 @@
+import { errorFromWire, errorToWire, type BatonErrorCode, type WireError } from '../errors';
 import { readPidFile } from '../internal/pid-file';
 import { sendControlRequest } from '../control/client';
-import type { ControlEvent, ReloadOutcome } from '../control/protocol';
+import type { ControlEvent, ReloadOutcome } from '../wire/control';
 import { isAlive, pidFromFile, resolveTarget, supervisedBy, type TargetOptions } from './target';
 import { counts, seconds, type Output } from './output';
 
@@ -19,7 +20,8 @@ interface ReloadReport {
   draining?: ReloadOutcome['draining'];
   exited?: Array<{ pid: number; durationMs?: number; forced?: number }>;
   stillDraining?: number[];
-  error?: { code: string; message: string };
+  /** Its code is one of BATON_ERROR_CODES, whatever the process answered. */
+  error?: WireError;
 }
 
 /** `baton reload`: exit 0 when the new generation serves, 1 when the reload failed or timed out. */
@@ -54,20 +56,22 @@ async function viaControl(socket: string, options: ReloadCommandOptions, out: Ou
     exchange.close();
     const message = `no outcome after ${seconds(options.timeout)}: the reload may still be running; see \`baton status\` and the logs`;
     out.stderr(`reload failed: ${message}`);
-    return { ok: false, mode: 'unknown', durationMs: Date.now() - started, error: { code: 'ERR_BATON_TIMEOUT', message } };
+    return { ok: false, mode: 'unknown', durationMs: Date.now() - started, error: { code: 'ERR_BATON_NO_OUTCOME', message } };
   }
   if ('failure' in result) {
     out.stderr(`reload failed: ${result.failure.message}`);
-    return { ok: false, mode: 'unknown', durationMs: Date.now() - started, error: { code: result.failure.code ?? 'ERR_BATON_CONTROL', message: result.failure.message } };
+    return { ok: false, mode: 'unknown', durationMs: Date.now() - started, error: { code: 'ERR_BATON_NO_ANSWER', message: result.failure.message } };
   }
   if (!result.ok) {
     exchange.close();
-    out.stderr(`reload failed (${result.error.code}): ${result.error.message}`);
-    return { ok: false, mode: 'unknown', durationMs: Date.now() - started, error: result.error };
+    // Decoded, so a code from another version of baton is reported as ERR_BATON_UNKNOWN, not passed on.
+    const error = errorToWire(errorFromWire(result.error));
+    out.stderr(`reload failed (${error.code}): ${error.message}`);
+    return { ok: false, mode: 'unknown', durationMs: Date.now() - started, error };
   }
   if (!('reload' in result)) {
     exchange.close();
-    return { ok: false, mode: 'unknown', durationMs: Date.now() - started, error: { code: 'ERR_BATON_CONTROL', message: 'unexpected answer' } };
+    return { ok: false, mode: 'unknown', durationMs: Date.now() - started, error: { code: 'ERR_BATON_NO_ANSWER', message: 'unexpected answer: a result without a reload outcome' } };
   }
   const outcome = result.reload;
   if (!options.json) {
@@ -111,7 +115,7 @@ async function viaPidFile(pidFile: string, options: ReloadCommandOptions, out: O
   if (workers.length > 0) return viaSupervisorPid(pidFile, oldPid, workers, options, out);
   process.kill(oldPid, 'SIGHUP');
   if (!options.json) out.stdout(`sent SIGHUP to pid ${oldPid} (from ${pidFile}); waiting up to ${seconds(options.timeout)} for the next generation`);
-  const fail = (code: string, message: string): ReloadReport => {
+  const fail = (code: BatonErrorCode, message: string): ReloadReport => {
     out.stderr(`reload failed: ${message}`);
     return { ok: false, mode: 'in-place', previousPids: [oldPid], durationMs: Date.now() - started, error: { code, message } };
   };
@@ -127,7 +131,7 @@ async function viaPidFile(pidFile: string, options: ReloadCommandOptions, out: O
   }
   if (newPid === undefined) {
     return fail(
-      'ERR_BATON_TIMEOUT',
+      'ERR_BATON_NO_OUTCOME',
       `${pidFile} still names pid ${oldPid} after ${seconds(options.timeout)}: the next generation failed or is still starting (see the logs of pid ${oldPid}; --control gives the real outcome)`,
     );
   }
@@ -172,7 +176,7 @@ async function viaSupervisorPid(pidFile: string, pid: number, oldWorkers: number
       ? `supervisor pid ${pid} exited`
       : `after ${seconds(options.timeout)} workers ${left.join(', ')} still run: the reload failed or is still draining (pass --control for the real outcome)`;
     out.stderr(`reload failed: ${message}`);
-    return { ok: false, mode: 'supervised', previousPids: oldWorkers, durationMs: Date.now() - started, error: { code: 'ERR_BATON_TIMEOUT', message } };
+    return { ok: false, mode: 'supervised', previousPids: oldWorkers, durationMs: Date.now() - started, error: { code: 'ERR_BATON_NO_OUTCOME', message } };
   }
   if (!options.json) out.stdout(`reload ok: ${oldWorkers.join(', ')} -> ${fresh.join(', ')}`);
   return { ok: true, mode: 'supervised', pids: fresh, previousPids: oldWorkers, durationMs: Date.now() - started, exited: oldWorkers.map((p) => ({ pid: p })) };

@@ -1,7 +1,6 @@
 import { Supervisor } from '../supervisor/supervisor';
-import { SUPERVISOR_DEFAULTS } from '../supervisor/options';
+import { resolveSupervisorOptions } from '../supervisor/options';
 import type { LogLevel } from '../logger';
-import { msFromEnv } from './parse';
 
 export interface RunCommandOptions {
   workers?: number;
@@ -13,20 +12,26 @@ export interface RunCommandOptions {
   log?: LogLevel;
 }
 
-/** `baton run`: resolves with the supervisor's exit code once it has shut down. */
+/**
+ * `baton run`: resolves with the supervisor's exit code once it has shut down. A bad BATON_*
+ * variable throws ERR_BATON_INVALID_OPTION before anything starts (the CLI exits 2).
+ */
 export async function runCommand(command: string[], options: RunCommandOptions): Promise<number> {
-  const env = process.env;
-  const supervisor = new Supervisor({
+  const resolved = resolveSupervisorOptions(
     command,
-    workers: options.workers ?? SUPERVISOR_DEFAULTS.workers,
-    readyTimeoutMs: options.readyTimeout ?? msFromEnv('BATON_READY_TIMEOUT_MS') ?? SUPERVISOR_DEFAULTS.readyTimeoutMs,
-    drainTimeoutMs: options.drainTimeout ?? msFromEnv('BATON_DRAIN_TIMEOUT_MS') ?? SUPERVISOR_DEFAULTS.drainTimeoutMs,
-    ...(options.pidFile ?? env.BATON_PID_FILE ? { pidFile: (options.pidFile ?? env.BATON_PID_FILE) as string } : {}),
-    ...(options.control ?? env.BATON_CONTROL ? { control: (options.control ?? env.BATON_CONTROL) as string } : {}),
-    listen: options.listen ?? [],
-    cwd: process.cwd(),
-    logLevel: options.log ?? ((env.BATON_LOG as LogLevel | undefined) || 'info'),
-  });
+    {
+      workers: options.workers,
+      readyTimeoutMs: options.readyTimeout,
+      drainTimeoutMs: options.drainTimeout,
+      pidFile: options.pidFile,
+      control: options.control,
+      listen: options.listen,
+      logLevel: options.log,
+    },
+    process.env,
+    process.cwd(),
+  );
+  const supervisor = new Supervisor(resolved);
   await supervisor.start();
   return supervisor.done;
 }

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
+import { errorFromWire } from '../errors';
 import { sendControlRequest } from '../control/client';
-import type { ControlStatus } from '../control/protocol';
+import type { ControlStatus } from '../wire/control';
 import { counts, seconds, type Output } from './output';
 import { pidFromFile, resolveTarget, type TargetOptions } from './target';
 
@@ -25,7 +26,8 @@ export async function statusCommand(options: StatusCommandOptions, out: Output):
   try {
     const result = await exchange.result;
     if (!result.ok) {
-      out.stderr(`status failed (${result.error.code}): ${result.error.message}`);
+      const error = errorFromWire(result.error);
+      out.stderr(`status failed (${error.code}): ${error.message}`);
       return 1;
     }
     if (!('status' in result)) return 1;

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import type { ControlEvent, ControlRequest } from './protocol';
+import type { ControlEvent, ControlRequest } from '../wire/control';
 
 export class ControlClientError extends Error {
   constructor(

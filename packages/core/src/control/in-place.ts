@@ -1,15 +1,14 @@
-import type { ConnectionCounts } from '../drain-tracker';
-import type { Inheritance } from '../internal/handoff-env';
-import type { ReloadResult, Status } from '../internal/generation';
 import type { LifecycleLog } from '../logger';
-import type { ControlStatus, ControlTarget, GenerationSummary, ReloadOutcome } from './protocol';
+import type { ControlStatus, ControlTarget, GenerationSummary, ReloadOutcome } from '../wire/control';
+import type { Inheritance } from '../wire/handoff-env';
+import type { ConnectionCounts, ReloadResult, Status } from '../wire/types';
 import { ControlServer } from './server';
 import { checkControlPath } from './socket-path';
 
 /** The listener key under which the control socket travels with the other sockets in a handoff. */
 export const CONTROL_KEY_PREFIX = 'control:';
 
-/** What the control socket needs from the generation (generation.ts passes itself). */
+/** What the control socket needs from the generation it serves. */
 export interface InPlaceGeneration {
   status(): Status;
   reload(): Promise<ReloadResult>;
@@ -55,8 +54,14 @@ export class InPlaceControl {
     return fd === undefined ? undefined : { key: `${CONTROL_KEY_PREFIX}${this.file}`, fd };
   }
 
-  close(handedOver: boolean): void {
-    this.server?.close(handedOver);
+  /** Stops accepting here; the next generation serves the same socket, so its path stays. */
+  handOver(): void {
+    this.server?.handOver();
+  }
+
+  /** Final shutdown: stops accepting and removes the path. */
+  close(): void {
+    this.server?.close();
   }
 }
 

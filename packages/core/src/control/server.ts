@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import net from 'node:net';
-import { isBatonError } from '../errors';
+import { BatonError, errorToWire, type WireError } from '../errors';
 import { lifecycleChannel, type LifecycleLog, type LifecycleMessage } from '../logger';
 import { closeKeepingUnixPath } from '../internal/unix-path-guard';
-import { MAX_REQUEST_BYTES, type ControlEvent, type ControlRequest, type ControlTarget } from './protocol';
+import { MAX_REQUEST_BYTES, type ControlEvent, type ControlRequest, type ControlTarget } from '../wire/control';
 import { listenPrivately, removeIfStale } from './socket-path';
 
 /** A client has this long to send its request line. */
@@ -52,15 +52,17 @@ export class ControlServer {
   }
 
   /**
-   * Stops accepting. Open connections (the client waiting for a reload's outcome) stay open until
-   * they are answered or this process exits. `handedOver`: the socket lives on elsewhere, keep its path.
+   * Stops accepting while the socket lives on in the next generation, so its path stays. Open
+   * connections (the client waiting for a reload's outcome) stay open until answered or this process exits.
    */
-  close(handedOver: boolean): void {
+  handOver(): void {
     if (!this.server.listening) return;
-    if (handedOver) {
-      closeKeepingUnixPath(() => void this.server.close(), this.server);
-      return;
-    }
+    closeKeepingUnixPath(() => void this.server.close(), this.server);
+  }
+
+  /** Stops accepting for good and removes the path. Open connections stay, as for handOver(). */
+  close(): void {
+    if (!this.server.listening) return;
     this.server.close();
     if (this.adopted) {
       try {
@@ -73,7 +75,7 @@ export class ControlServer {
 
   /** Final shutdown: also end the connections still open. */
   destroy(): void {
-    this.close(false);
+    this.close();
     for (const socket of this.connections) socket.destroy();
   }
 
@@ -87,7 +89,7 @@ export class ControlServer {
       buffered += chunk.toString('utf8');
       const newline = buffered.indexOf('\n');
       if (newline < 0) {
-        if (buffered.length > MAX_REQUEST_BYTES) this.finish(socket, { type: 'result', ok: false, error: { code: 'ERR_BATON_CONTROL', message: 'request too long' } });
+        if (buffered.length > MAX_REQUEST_BYTES) this.finish(socket, { type: 'result', ok: false, error: refused('request too long') });
         return;
       }
       socket.off('data', onData);
@@ -96,7 +98,7 @@ export class ControlServer {
       try {
         request = JSON.parse(buffered.slice(0, newline)) as ControlRequest;
       } catch {
-        this.finish(socket, { type: 'result', ok: false, error: { code: 'ERR_BATON_CONTROL', message: 'request is not a JSON line' } });
+        this.finish(socket, { type: 'result', ok: false, error: refused('request is not a JSON line') });
         return;
       }
       void this.handle(socket, request);
@@ -113,7 +115,7 @@ export class ControlServer {
         try {
           this.finish(socket, { type: 'result', ok: true, status: await this.target.status() });
         } catch (error) {
-          this.finish(socket, { type: 'result', ok: false, error: wireError(error) });
+          this.finish(socket, { type: 'result', ok: false, error: errorToWire(error) });
         }
         return;
       }
@@ -137,7 +139,7 @@ export class ControlServer {
           // the client learns that the old generation is gone.
         } catch (error) {
           lifecycleChannel.unsubscribe(forward);
-          this.finish(socket, { type: 'result', ok: false, error: wireError(error) });
+          this.finish(socket, { type: 'result', ok: false, error: errorToWire(error) });
         }
         return;
       }
@@ -145,7 +147,7 @@ export class ControlServer {
         this.finish(socket, {
           type: 'result',
           ok: false,
-          error: { code: 'ERR_BATON_CONTROL', message: `unknown command ${JSON.stringify((request as { command?: unknown })?.command)}: expected status or reload` },
+          error: refused(`unknown command ${JSON.stringify((request as { command?: unknown })?.command)}: expected status or reload`),
         });
     }
   }
@@ -155,7 +157,7 @@ export class ControlServer {
   }
 }
 
-function wireError(error: unknown): { code: string; message: string } {
-  if (isBatonError(error)) return { code: error.code, message: error.message };
-  return { code: 'ERR_BATON_CONTROL', message: (error as Error)?.message ?? String(error) };
+/** A request this server will not serve; every code on this wire comes from the table in errors.ts. */
+function refused(message: string): WireError {
+  return errorToWire(new BatonError('ERR_BATON_CONTROL_REQUEST', message));
 }

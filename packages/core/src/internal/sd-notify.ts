@@ -10,19 +10,23 @@ export const SYSTEMD_NOTIFY = 'systemd-notify';
  * Tells systemd (Type=notify / notify-reload) what changed, without a native addon: Node's dgram has
  * no unix datagram sockets, so this runs `systemd-notify VAR=VALUE ...`, which sends the datagram to
  * $NOTIFY_SOCKET. A no-op outside systemd. The sender is systemd-notify's own pid, so the unit needs
- * NotifyAccess=all (examples/systemd). Fire and forget; the child is reaped by Node like any other.
+ * NotifyAccess=all (examples/systemd). Resolves once systemd-notify has exited (the datagram is
+ * sent), so a caller can make sure systemd heard it before the next step; it never rejects.
  */
-export function notifySystemd(fields: NotifyFields, env: NodeJS.ProcessEnv = process.env): void {
+export function notifySystemd(fields: NotifyFields, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const socket = env.NOTIFY_SOCKET;
-  if (socket === undefined || socket === '') return;
+  if (socket === undefined || socket === '') return Promise.resolve();
   const args = Object.entries(fields).map(([name, value]) => `${name}=${String(value)}`);
-  try {
-    const child = spawn(SYSTEMD_NOTIFY, args, { stdio: 'ignore', env: { PATH: env.PATH ?? '/usr/bin:/bin', NOTIFY_SOCKET: socket } });
-    child.on('error', () => {
+  return new Promise<void>((resolve) => {
+    try {
+      const child = spawn(SYSTEMD_NOTIFY, args, { stdio: 'ignore', env: { PATH: env.PATH ?? '/usr/bin:/bin', NOTIFY_SOCKET: socket } });
       // No systemd-notify on this machine: nothing to tell, and nothing we can do about it.
-    });
-    child.unref();
-  } catch {
-    // spawn itself failed (EAGAIN, ...): a status update is not worth failing a reload over.
-  }
+      child.once('error', () => resolve());
+      child.once('exit', () => resolve());
+      child.unref();
+    } catch {
+      // spawn itself failed (EAGAIN, ...): a status update is not worth failing a reload over.
+      resolve();
+    }
+  });
 }

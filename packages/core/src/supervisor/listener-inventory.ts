@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { GIVEN_SOCKET_PREFIX } from '../internal/handoff-env';
+import { GIVEN_SOCKET_PREFIX } from '../wire/handoff-env';
 
 /** A listening handle as IPC delivers it (a TCP or Pipe wrap): the supervisor never accepts on it. */
 export interface RawHandle {
@@ -63,10 +63,9 @@ export class ListenerInventory {
     return this.sockets.map((s) => s.fd);
   }
 
-  /** LISTEN_FDS / LISTEN_FDNAMES for a worker; nothing before the first socket is known. */
-  env(): Record<string, string> {
-    if (this.sockets.length === 0) return {};
-    return { LISTEN_FDS: String(this.sockets.length), LISTEN_FDNAMES: this.sockets.map((s) => encodeURIComponent(s.name)).join(':') };
+  /** The names workers see in LISTEN_FDNAMES, in the order of fds(). */
+  names(): string[] {
+    return this.sockets.map((s) => s.name);
   }
 
   /**

@@ -1,4 +1,4 @@
-import { DEFAULTS } from '../options';
+import { DEFAULTS, optionsFromEnv } from '../options';
 import type { LogLevel } from '../logger';
 
 export interface SupervisorOptions {
@@ -22,7 +22,39 @@ export const SUPERVISOR_DEFAULTS = Object.freeze({
   workers: 1,
   readyTimeoutMs: DEFAULTS.readyTimeoutMs,
   drainTimeoutMs: DEFAULTS.drainTimeoutMs,
+  logLevel: DEFAULTS.logLevel,
 });
+
+/** What `baton run`'s command line gave; undefined means the flag was not given. */
+export type SupervisorFlags = Partial<Omit<SupervisorOptions, 'command' | 'cwd'>>;
+
+/**
+ * Defaults, then the BATON_* variables, then the command line: a flag given wins. The variables are
+ * read by optionsFromEnv, the library's own reader, so `baton run` accepts exactly what its workers
+ * will. A bad one throws ERR_BATON_INVALID_OPTION naming it and its value even when a flag overrides
+ * it: a bad value stops start-up wherever it is read (workers inherit BATON_READY_TIMEOUT_MS and BATON_LOG).
+ */
+export function resolveSupervisorOptions(
+  command: string[],
+  flags: SupervisorFlags,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+): SupervisorOptions {
+  const fromEnv = optionsFromEnv(env);
+  const pidFile = flags.pidFile ?? fromEnv.pidFile;
+  const control = flags.control ?? fromEnv.control;
+  return {
+    command,
+    workers: flags.workers ?? SUPERVISOR_DEFAULTS.workers,
+    readyTimeoutMs: flags.readyTimeoutMs ?? fromEnv.readyTimeoutMs ?? SUPERVISOR_DEFAULTS.readyTimeoutMs,
+    drainTimeoutMs: flags.drainTimeoutMs ?? fromEnv.drainTimeoutMs ?? SUPERVISOR_DEFAULTS.drainTimeoutMs,
+    ...(pidFile !== undefined ? { pidFile } : {}),
+    ...(control !== undefined ? { control } : {}),
+    listen: flags.listen ?? [],
+    cwd,
+    logLevel: flags.logLevel ?? fromEnv.logLevel ?? SUPERVISOR_DEFAULTS.logLevel,
+  };
+}
 
 /**
  * Without --control, a supervisor with a pid file also listens at `<pid file>.sock`, so

@@ -1,20 +1,18 @@
-import { BatonError, isBatonError } from '../errors';
-import { sumCounts } from '../drain-tracker';
-import type { ReloadResult } from '../internal/generation';
-import { HANDOFF_VARIABLES, readInheritance } from '../internal/handoff-env';
+import { BatonError, errorToWire, isBatonError } from '../errors';
+import { HANDOFF_VARIABLES, readInheritance, workerEnv } from '../wire/handoff-env';
+import { sumCounts, type ReloadResult } from '../wire/types';
 import { assertPidFileWritable, removePidFileIfOurs, writePidFile } from '../internal/pid-file';
-import { notifySystemd } from '../internal/sd-notify';
 import { createStderrLogger, LifecycleLog } from '../logger';
 import { ControlServer } from '../control/server';
 import { checkControlPath } from '../control/socket-path';
-import type { ControlEvent, ControlStatus, ControlTarget, GenerationSummary, ReloadOutcome } from '../control/protocol';
+import type { ControlEvent, ControlStatus, ControlTarget, GenerationSummary, ReloadOutcome } from '../wire/control';
 import { restartDelay, STABLE_AFTER_MS } from './backoff';
 import { resolveWorkerCommand, type WorkerCommand } from './command';
 import { bindListenFlag } from './listen-flags';
 import { ListenerInventory } from './listener-inventory';
 import { defaultControlPath, type SupervisorOptions } from './options';
-import { SUPERVISOR_PID_VARIABLE } from './protocol';
-import { WorkerProcess, type WorkerExit } from './worker-process';
+import { supervisorProcessHost, type SupervisorHost } from './host';
+import { Worker, type WorkerExit } from './worker';
 
 /** Variables a worker must not see: the supervisor owns the pid file, the control socket and systemd. */
 const SUPERVISOR_ONLY_VARIABLES = ['BATON_PID_FILE', 'BATON_CONTROL', 'NOTIFY_SOCKET', 'WATCHDOG_PID', 'WATCHDOG_USEC'];
@@ -33,12 +31,12 @@ type LastReload = NonNullable<ControlStatus['lastReload']>;
  */
 export class Supervisor implements ControlTarget {
   readonly log: LifecycleLog;
-  private readonly startedAt = Date.now();
+  private readonly startedAt: number;
   private readonly command: WorkerCommand;
   private readonly inventory = new ListenerInventory();
-  private readonly workers = new Set<WorkerProcess>();
+  private readonly workers = new Set<Worker>();
   /** Workers the last reloads retired, by pid, so `settle` can report the ones that already left. */
-  private readonly retired = new Map<number, WorkerProcess>();
+  private readonly retired = new Map<number, Worker>();
   private readonly baseEnv: NodeJS.ProcessEnv;
   private readonly controlPath: string | undefined;
   private control: ControlServer | undefined;
@@ -56,7 +54,11 @@ export class Supervisor implements ControlTarget {
   /** Resolves with the exit code once the supervisor has shut down. */
   readonly done = new Promise<number>((resolve) => (this.resolveDone = resolve));
 
-  constructor(private readonly options: SupervisorOptions) {
+  constructor(
+    private readonly options: SupervisorOptions,
+    private readonly host: SupervisorHost = supervisorProcessHost(),
+  ) {
+    this.startedAt = host.now();
     this.log = new LifecycleLog(createStderrLogger(options.logLevel));
     this.command = resolveWorkerCommand(options.command, options.cwd);
     if (options.pidFile !== undefined) assertPidFileWritable(options.pidFile);
@@ -64,7 +66,7 @@ export class Supervisor implements ControlTarget {
     this.controlPath = control === undefined ? undefined : checkControlPath(control);
 
     // systemd socket activation: the supervisor is the process LISTEN_PID names; workers get copies.
-    const inherited = readInheritance(process.env, process.pid, process.ppid);
+    const inherited = readInheritance(host.env, host.pid, host.ppid);
     if (inherited.source === 'systemd') {
       inherited.sockets.forEach((socket, i) => this.inventory.addGiven(socket.fd, socket.name === 'unknown' ? `systemd-${i + 1}` : socket.name, 'systemd'));
     }
@@ -72,9 +74,8 @@ export class Supervisor implements ControlTarget {
       const bound = bindListenFlag(value, options.cwd);
       this.inventory.addGiven(bound.handle.fd, bound.label, 'listen', bound.handle);
     }
-    const env = { ...process.env };
+    const env = { ...host.env };
     for (const name of [...HANDOFF_VARIABLES, ...SUPERVISOR_ONLY_VARIABLES]) delete env[name];
-    env[SUPERVISOR_PID_VARIABLE] = String(process.pid);
     // Workers drain with the supervisor's deadline, whatever their code configured.
     env.BATON_DRAIN_TIMEOUT_MS = String(options.drainTimeoutMs);
     this.baseEnv = env;
@@ -87,15 +88,15 @@ export class Supervisor implements ControlTarget {
       this.control = await ControlServer.bind(this.controlPath, this, this.log);
       this.log.info('control', `control socket ${this.controlPath} (mode 0600)`);
     }
-    if (this.options.pidFile !== undefined) writePidFile(this.options.pidFile, process.pid);
+    if (this.options.pidFile !== undefined) writePidFile(this.options.pidFile, this.host.pid);
     this.installSignals();
-    if (process.pid === 1) {
+    if (this.host.pid === 1) {
       this.log.warn('pid1', 'running as PID 1: baton reaps its own workers, but Node cannot reap orphaned grandchildren; use `docker run --init` or tini if the app spawns processes');
     }
     const given = this.inventory.list().map((s) => s.name);
     this.log.info(
       'supervise',
-      `supervisor pid ${process.pid}: ${this.options.workers} worker${this.options.workers === 1 ? '' : 's'} of \`${[this.command.file, ...this.command.args].join(' ')}\`${given.length ? ` on ${given.join(', ')}` : ''}`,
+      `supervisor pid ${this.host.pid}: ${this.options.workers} worker${this.options.workers === 1 ? '' : 's'} of \`${[this.command.file, ...this.command.args].join(' ')}\`${given.length ? ` on ${given.join(', ')}` : ''}`,
     );
     this.scheduleFill(0);
   }
@@ -104,7 +105,7 @@ export class Supervisor implements ControlTarget {
 
   reload(requesterPid?: number): Promise<ReloadOutcome> {
     if (this.reloadInFlight) return this.reloadInFlight;
-    if (this.stopping) return Promise.reject(new BatonError('ERR_BATON_RETIRING', `supervisor pid ${process.pid} is shutting down`));
+    if (this.stopping) return Promise.reject(new BatonError('ERR_BATON_RETIRING', `supervisor pid ${this.host.pid} is shutting down`));
     this.reloadInFlight = this.serial(() => this.rollingReload(requesterPid)).finally(() => {
       this.reloadInFlight = undefined;
     });
@@ -122,7 +123,7 @@ export class Supervisor implements ControlTarget {
           pid: w.pid,
           generation: w.generation,
           state: w.state === 'draining' ? 'draining' : w.state === 'ready' ? 'ready' : 'starting',
-          uptimeMs: Date.now() - w.startedAt,
+          uptimeMs: this.host.now() - w.startedAt,
           ...(w.readyAt !== undefined ? { readyMs: w.readyAt - w.startedAt } : {}),
           ...(own ? { connections: own.connections } : {}),
         } satisfies GenerationSummary;
@@ -131,9 +132,9 @@ export class Supervisor implements ControlTarget {
     const connections = sumCounts(generations.flatMap((g) => (g.connections ? [g.connections] : [])));
     return {
       mode: 'supervised',
-      pid: process.pid,
+      pid: this.host.pid,
       phase: this.stopping ? 'stopping' : this.reloadInFlight ? 'reloading' : this.announcedReady ? 'serving' : 'starting',
-      uptimeMs: Date.now() - this.startedAt,
+      uptimeMs: this.host.now() - this.startedAt,
       workers: { wanted: this.options.workers, ready: count('ready'), starting: count('starting'), draining: count('draining') },
       generations,
       connections,
@@ -145,7 +146,7 @@ export class Supervisor implements ControlTarget {
 
   /** Waits (bounded by the kill timers) for the workers a reload retired, reporting each exit. */
   async settle(outcome: ReloadOutcome, drained: (event: Extract<ControlEvent, { type: 'drained' }>) => void): Promise<void> {
-    const retired = outcome.previousPids.map((pid) => this.retired.get(pid)).filter((w): w is WorkerProcess => w !== undefined);
+    const retired = outcome.previousPids.map((pid) => this.retired.get(pid)).filter((w): w is Worker => w !== undefined);
     await Promise.all(
       retired.map(async (w) => {
         const exit = await w.exited;
@@ -167,8 +168,8 @@ export class Supervisor implements ControlTarget {
     clearTimeout(this.fillTimer);
     const list = [...this.workers];
     this.log.info('stop', `${signal}: draining ${list.length} worker${list.length === 1 ? '' : 's'} and exiting`);
-    notifySystemd({ STOPPING: 1 });
-    this.control?.close(false);
+    void this.host.notify({ STOPPING: 1 });
+    this.control?.close();
     await Promise.all(
       list.map((w) => {
         if (w.state === 'starting') return w.kill();
@@ -177,14 +178,14 @@ export class Supervisor implements ControlTarget {
       }),
     );
     this.inventory.closeAll();
-    if (this.options.pidFile !== undefined) removePidFileIfOurs(this.options.pidFile, process.pid);
+    if (this.options.pidFile !== undefined) removePidFileIfOurs(this.options.pidFile, this.host.pid);
     this.control?.destroy();
     this.log.info('stopped', 'every worker has exited; supervisor exiting');
     this.resolveDone(exitCode);
   }
 
   private installSignals(): void {
-    process.on('SIGHUP', () => {
+    this.host.onSignal('SIGHUP', () => {
       if (this.reloadInFlight) {
         this.log.info('reload-ignored', 'SIGHUP ignored: a reload is already in progress');
         return;
@@ -194,9 +195,9 @@ export class Supervisor implements ControlTarget {
         // Logged by rollingReload; a signal has nobody else to tell.
       });
     });
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void this.stop(signal));
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) this.host.onSignal(signal, () => void this.stop(signal));
     // The app's own use (log rotation, heap snapshots): pass it on to every worker.
-    process.on('SIGUSR2', () => {
+    this.host.onSignal('SIGUSR2', () => {
       for (const w of this.workers) w.signal('SIGUSR2');
     });
   }
@@ -215,7 +216,7 @@ export class Supervisor implements ControlTarget {
     }, delayMs);
   }
 
-  private liveWorkers(): WorkerProcess[] {
+  private liveWorkers(): Worker[] {
     return [...this.workers].filter((w) => w.state === 'starting' || w.state === 'ready');
   }
 
@@ -241,20 +242,21 @@ export class Supervisor implements ControlTarget {
     }
     if (!this.announcedReady && !this.stopping) {
       this.announcedReady = true;
-      notifySystemd({ READY: 1, STATUS: `${this.options.workers} workers serving` });
+      void this.host.notify({ READY: 1, STATUS: `${this.options.workers} workers serving` });
       this.log.info('ready', `serving with ${this.options.workers} worker${this.options.workers === 1 ? '' : 's'}: ${this.liveWorkers().map((w) => w.pid).join(', ')}`);
     }
   }
 
-  private async startWorker(generation: number): Promise<{ worker: WorkerProcess; readyMs: number }> {
-    if (this.stopping) throw new BatonError('ERR_BATON_RETIRING', `supervisor pid ${process.pid} is shutting down`);
-    const worker = new WorkerProcess({
+  private async startWorker(generation: number): Promise<{ worker: Worker; readyMs: number }> {
+    if (this.stopping) throw new BatonError('ERR_BATON_RETIRING', `supervisor pid ${this.host.pid} is shutting down`);
+    const plan = Worker.plan({
       command: this.command,
       cwd: this.options.cwd,
-      env: { ...this.baseEnv, ...this.inventory.env() },
+      env: { ...this.baseEnv, ...workerEnv(this.inventory.names(), this.host.pid) },
       fds: this.inventory.fds(),
       generation,
     });
+    const worker = new Worker(this.host.spawn(plan), generation, () => this.host.now());
     this.workers.add(worker);
     worker.on('listener', (key: string, handle) => {
       if (this.inventory.learn(key, handle)) this.log.info('listener', `holding ${key} (fd ${handle.fd}) from worker ${worker.pid}`);
@@ -273,7 +275,7 @@ export class Supervisor implements ControlTarget {
     return { worker, readyMs };
   }
 
-  private onWorkerExit(worker: WorkerProcess, exit: WorkerExit): void {
+  private onWorkerExit(worker: Worker, exit: WorkerExit): void {
     this.workers.delete(worker);
     const how = exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
     if (exit.state === 'draining') {
@@ -284,7 +286,7 @@ export class Supervisor implements ControlTarget {
     }
     // A worker that fails while starting is reported by whoever waited for it to be ready.
     if (exit.state !== 'ready' || this.stopping) return;
-    const servedMs = Date.now() - (worker.readyAt ?? worker.startedAt);
+    const servedMs = this.host.now() - (worker.readyAt ?? worker.startedAt);
     if (servedMs >= STABLE_AFTER_MS) this.consecutiveFailures = 0;
     this.consecutiveFailures += 1;
     this.restarts += 1;
@@ -293,7 +295,7 @@ export class Supervisor implements ControlTarget {
     this.scheduleFill(delay);
   }
 
-  private onWorkerReloadRequest(worker: WorkerProcess, id: number): void {
+  private onWorkerReloadRequest(worker: Worker, id: number): void {
     this.log.info('reload', `worker ${worker.pid} asked for a reload`);
     this.reload(worker.pid).then(
       (outcome) => {
@@ -304,8 +306,7 @@ export class Supervisor implements ControlTarget {
         worker.send({ baton: 'reload-result', id, ok: true, result });
       },
       (error: unknown) => {
-        const code = isBatonError(error) ? error.code : 'ERR_BATON_CHILD_EXITED';
-        worker.send({ baton: 'reload-result', id, ok: false, error: { code, message: (error as Error).message } });
+        worker.send({ baton: 'reload-result', id, ok: false, error: errorToWire(error) });
       },
     );
   }
@@ -315,15 +316,15 @@ export class Supervisor implements ControlTarget {
    * for the reload (the /upgrade handler's) is retired last, so it can answer with the outcome.
    */
   private async rollingReload(requesterPid: number | undefined): Promise<ReloadOutcome> {
-    const started = Date.now();
+    const started = this.host.now();
     const generation = this.generation + 1;
     const old = this.liveWorkers().sort((a, b) => Number(a.pid === requesterPid) - Number(b.pid === requesterPid));
     const wanted = this.options.workers;
-    notifySystemd({ RELOADING: 1, MONOTONIC_USEC: process.hrtime.bigint() / 1000n });
+    void this.host.notify({ RELOADING: 1, MONOTONIC_USEC: this.host.monotonicUsec() });
     this.log.info('reload', `rolling reload to generation ${generation}: replacing ${old.length} worker${old.length === 1 ? '' : 's'} one at a time`);
-    const fresh: Array<{ worker: WorkerProcess; readyMs: number }> = [];
+    const fresh: Array<{ worker: Worker; readyMs: number }> = [];
     const draining: ReloadOutcome['draining'] = [];
-    const retire = async (worker: WorkerProcess | undefined): Promise<void> => {
+    const retire = async (worker: Worker | undefined): Promise<void> => {
       if (!worker || worker.state === 'exited') return;
       this.retired.set(worker.pid, worker);
       // Only the recent past matters to a waiting `baton reload`.
@@ -336,7 +337,7 @@ export class Supervisor implements ControlTarget {
     };
     try {
       for (let step = 0; step < wanted; step += 1) {
-        let next: { worker: WorkerProcess; readyMs: number };
+        let next: { worker: Worker; readyMs: number };
         try {
           next = await this.startWorker(generation);
         } catch (error) {
@@ -355,7 +356,7 @@ export class Supervisor implements ControlTarget {
       const failure = error as BatonError;
       this.lastReload = { ok: false, at: new Date().toISOString(), code: failure.code, message: failure.message };
       this.log.error('reload-failed', failure.message, { code: failure.code });
-      notifySystemd({ READY: 1 });
+      void this.host.notify({ READY: 1 });
       throw error;
     }
     this.generation = generation;
@@ -370,7 +371,7 @@ export class Supervisor implements ControlTarget {
       pids: fresh.map((f) => f.worker.pid),
       previousPids: old.map((w) => w.pid),
       readyMs: Math.max(0, ...fresh.map((f) => f.readyMs)),
-      durationMs: Date.now() - started,
+      durationMs: this.host.now() - started,
       draining,
     };
     this.lastReload = {
@@ -381,7 +382,7 @@ export class Supervisor implements ControlTarget {
       pids: outcome.pids,
       previousPids: outcome.previousPids,
     };
-    notifySystemd({ READY: 1, STATUS: `generation ${generation}: ${outcome.pids.length} workers serving` });
+    void this.host.notify({ READY: 1, STATUS: `generation ${generation}: ${outcome.pids.length} workers serving` });
     this.log.info('reloaded', `reload done in ${outcome.durationMs} ms: workers ${outcome.previousPids.join(', ') || '(none)'} -> ${outcome.pids.join(', ')}`);
     return outcome;
   }

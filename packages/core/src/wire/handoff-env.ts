@@ -56,13 +56,26 @@ function describeFd(fd: number, variable: string): void {
   }
 }
 
-/** Builds the environment entries for a successor that inherits `keys` at fds 3, 4, ... */
-export function handoffEnv(keys: string[], predecessorPid: number): Record<string, string> {
+/** Set in every worker of `baton run`: the supervisor's pid (its sockets need no LISTEN_PID check). */
+export const SUPERVISOR_PID_VARIABLE = 'BATON_SUPERVISOR_PID';
+
+/** LISTEN_FDS and LISTEN_FDNAMES for a process that inherits sockets named `names` at fds 3, 4, ... */
+export function socketsEnv(names: readonly string[]): Record<'LISTEN_FDS' | 'LISTEN_FDNAMES', string> {
   return {
-    LISTEN_FDS: String(keys.length),
-    LISTEN_FDNAMES: keys.map((key) => encodeURIComponent(key)).join(':'),
-    BATON_PREDECESSOR_PID: String(predecessorPid),
+    LISTEN_FDS: String(names.length),
+    LISTEN_FDNAMES: names.map((name) => encodeURIComponent(name)).join(':'),
   };
+}
+
+/** Builds the environment entries for a successor that inherits `keys` at fds 3, 4, ... */
+export function handoffEnv(keys: readonly string[], predecessorPid: number): Record<string, string> {
+  return { ...socketsEnv(keys), BATON_PREDECESSOR_PID: String(predecessorPid) };
+}
+
+/** The environment entries for a worker of the supervisor `supervisorPid`, inheriting `names`. */
+export function workerEnv(names: readonly string[], supervisorPid: number): Record<string, string> {
+  // Before the first worker bound anything there is nothing to inherit: no LISTEN_FDS at all.
+  return { ...(names.length > 0 ? socketsEnv(names) : {}), [SUPERVISOR_PID_VARIABLE]: String(supervisorPid) };
 }
 
 /**
@@ -189,4 +202,18 @@ export function closeUnclaimed(inheritance: Inheritance): number[] {
     }
   }
   return closed;
+}
+
+/** Where inherited sockets came from, for logs: `pid 4312`, `supervisor pid 17`, `systemd`. */
+export function describeSource(inheritance: Inheritance): string {
+  switch (inheritance.source) {
+    case 'baton':
+      return `pid ${inheritance.predecessorPid}`;
+    case 'supervisor':
+      return `supervisor pid ${inheritance.supervisorPid}`;
+    case 'systemd':
+      return 'systemd';
+    case 'none':
+      return 'nobody';
+  }
 }

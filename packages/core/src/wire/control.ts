@@ -1,5 +1,4 @@
-import type { ConnectionCounts } from '../drain-tracker';
-import type { LastReload } from '../internal/generation';
+import type { ConnectionCounts, LastReload, WireError } from './types';
 
 /**
  * The control socket speaks JSON lines. The client sends one request line; the server answers with
@@ -47,11 +46,6 @@ export interface ReloadOutcome {
   durationMs: number;
   /** What each retired process was holding when it started to drain. */
   draining: Array<{ pid: number; connections?: ConnectionCounts }>;
-}
-
-export interface WireError {
-  code: string;
-  message: string;
 }
 
 export type ControlEvent =

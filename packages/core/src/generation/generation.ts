@@ -1,0 +1,348 @@
+import type net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { DrainTracker } from '../drain-tracker';
+import { BatonError } from '../errors';
+import { parseListenArgs } from '../internal/listen-args';
+import { RELOAD_SIGNAL, STOP_SIGNALS } from '../internal/signals';
+import { createStderrLogger, LifecycleLog } from '../logger';
+import { optionsFromEnv, resolveOptions, validateOptions, type BatonOptions, type ResolvedOptions } from '../options';
+import { claimInherited, closeUnclaimed, describeSource, type Inheritance } from '../wire/handoff-env';
+import type { RetireReason } from '../wire/ipc';
+import { sumCounts, type LastReload, type Phase, type ReloadResult, type Status } from '../wire/types';
+import type { Host } from './host';
+import type { GenerationPort, HandoffSockets, Upstream } from './upstream';
+
+export interface DrainInfo {
+  reason: RetireReason;
+  /** WebSocket and other upgraded sockets: close them (e.g. with 1012 Service Restart). */
+  upgradedSockets: Duplex[];
+}
+export type DrainHook = (info: DrainInfo) => void | Promise<void>;
+export type ExitHook = () => void | Promise<void>;
+
+interface Listener {
+  key: string;
+  server: net.Server;
+  tracker: DrainTracker;
+  listening: boolean;
+}
+
+function handleFd(server: net.Server): number | undefined {
+  // Undocumented but stable on unix: the listening handle's descriptor; -1 on Windows.
+  const fd = (server as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+/** `tcp:*:0 (port 41235)`: the key the code asked for, and where it really listens when that differs. */
+function describeListener(listener: Listener): string {
+  const address = listener.server.address();
+  if (address === null || typeof address === 'string') return listener.key;
+  return listener.key.endsWith(`:${address.port}`) ? listener.key : `${listener.key} (port ${address.port})`;
+}
+
+/**
+ * One process serving the listeners: the state machine behind listen(), ready(), reload() and the
+ * signals. Invariants (DESIGN.md): one reload at a time; this generation never stops accepting until
+ * its successor is ready; a failed successor is killed and changes nothing here.
+ *
+ * What differs by role (in place or under `baton run`) is the `upstream`, chosen once before this
+ * object exists; every side effect on the process goes through `host`. Neither is asked again which
+ * mode this is.
+ */
+export class Generation {
+  private readonly startedAt: number;
+  private readonly log = new LifecycleLog(createStderrLogger('info'));
+  private readonly listeners: Listener[] = [];
+  private readonly drainHooks: DrainHook[] = [];
+  private readonly exitHooks: ExitHook[] = [];
+  private readonly inheritance: Inheritance;
+  private codeOptions: BatonOptions = {};
+  private options: ResolvedOptions = resolveOptions({}, {});
+  private phase: Phase = 'idle';
+  private readyAt: number | undefined;
+  private appReady = false;
+  private readyCheckQueued = false;
+  private reloadInFlight: Promise<ReloadResult> | undefined;
+  private lastReload: LastReload | undefined;
+  private stopSignals = 0;
+  private retiring = false;
+
+  /**
+   * `inherited`: what this process was handed (readInheritance), or the error reading it raised, which
+   * the first listen() throws: a broken handoff must stop the app where its code can see it.
+   */
+  constructor(
+    private readonly host: Host,
+    private readonly upstream: Upstream,
+    private readonly inherited: Inheritance | BatonError,
+  ) {
+    this.startedAt = host.now();
+    this.inheritance = inherited instanceof BatonError ? { source: 'none', sockets: [] } : inherited;
+  }
+
+  configure(options: BatonOptions): void {
+    const valid = validateOptions(options);
+    this.codeOptions = { ...this.codeOptions, ...valid };
+    if (this.phase !== 'idle') this.applyOptions();
+  }
+
+  onDrain(hook: DrainHook): void {
+    this.drainHooks.push(hook);
+  }
+
+  onExit(hook: ExitHook): void {
+    this.exitHooks.push(hook);
+  }
+
+  /** Binds, or adopts the inherited socket with the same key. Returns the server, like net's listen(). */
+  listen<S extends net.Server>(server: S, args: unknown[]): S {
+    if (this.phase === 'idle') this.start();
+    const request = parseListenArgs(args, this.host.startCwd);
+    const sameKey = this.listeners.filter((l) => l.key === request.key || l.key.startsWith(`${request.key}#`)).length;
+    // Two listen(0) calls ask for two sockets: the Nth call of a key claims the Nth socket of that key.
+    const key = sameKey === 0 ? request.key : `${request.key}#${sameKey + 1}`;
+    const listener: Listener = { key, server, tracker: new DrainTracker(server), listening: false };
+    this.listeners.push(listener);
+    const inherited = claimInherited(this.inheritance, key);
+    server.once('listening', () => {
+      listener.listening = true;
+      if (!inherited) this.upstream.bound(key, server);
+      this.queueReadyCheck();
+    });
+
+    if (inherited) {
+      const from = describeSource(this.inheritance);
+      this.log.debug('adopt', `${key}: adopting fd ${inherited.fd} from ${from}`, { key, fd: inherited.fd });
+      // Node learns a pipe's name only from listen(path): without this, address() is null after adopting.
+      if (request.options.path !== undefined) (server as unknown as { _pipeName?: string })._pipeName = request.options.path;
+      const backlog = request.options.backlog ? { backlog: request.options.backlog } : {};
+      server.listen({ fd: inherited.fd, ...backlog }, request.callback);
+    } else {
+      server.listen(request.options, request.callback);
+    }
+    return server;
+  }
+
+  /** Marks the app's own start-up as done (readiness 'manual'); harmless in 'auto'. */
+  ready(): void {
+    this.appReady = true;
+    this.queueReadyCheck();
+  }
+
+  reload(): Promise<ReloadResult> {
+    // One reload at a time: whoever asks while one is starting shares its outcome.
+    if (this.reloadInFlight) return this.reloadInFlight;
+    this.reloadInFlight = this.runReload().finally(() => {
+      this.reloadInFlight = undefined;
+    });
+    return this.reloadInFlight;
+  }
+
+  status(): Status {
+    const listeners = this.listeners.map((l) => ({
+      key: l.key,
+      fd: handleFd(l.server),
+      listening: l.server.listening,
+      connections: l.tracker.counts(),
+    }));
+    return {
+      pid: this.host.pid,
+      phase: this.phase,
+      mode: this.upstream.mode,
+      ...this.upstream.relations(),
+      uptimeMs: this.host.now() - this.startedAt,
+      ...(this.readyAt !== undefined ? { readyMs: this.readyAt - this.startedAt } : {}),
+      listeners,
+      connections: sumCounts(listeners.map((l) => l.connections)),
+      ...(this.lastReload ? { lastReload: this.lastReload } : {}),
+    };
+  }
+
+  /** First listen(): settle options (a bad BATON_* value stops start-up here), signals, the role. */
+  private start(): void {
+    if (this.inherited instanceof BatonError) throw this.inherited;
+    this.applyOptions();
+    this.phase = 'starting';
+    this.appReady = this.options.readiness === 'auto';
+    if (this.options.handleSignals) {
+      this.host.onSignal(RELOAD_SIGNAL, () => this.onReloadSignal());
+      for (const signal of STOP_SIGNALS) this.host.onSignal(signal, (s) => this.onStopSignal(s));
+    }
+    this.upstream.start(this.port());
+  }
+
+  /** The view of this generation its role gets. */
+  private port(): GenerationPort {
+    return {
+      log: this.log,
+      options: () => this.options,
+      status: () => this.status(),
+      reload: () => this.reload(),
+      handoff: () => this.handoff(),
+      retire: (reason) => this.retire(reason),
+    };
+  }
+
+  private applyOptions(): void {
+    this.options = resolveOptions(this.codeOptions, optionsFromEnv(this.host.env));
+    this.log.use(this.options.logger ?? createStderrLogger(this.options.logLevel));
+  }
+
+  private handoff(): HandoffSockets {
+    const handed = this.listeners.filter((l) => l.server.listening);
+    const fds: number[] = [];
+    for (const listener of handed) {
+      const fd = handleFd(listener.server);
+      if (fd === undefined) throw new BatonError('ERR_BATON_UNSUPPORTED', `${listener.key}: the listening socket has no file descriptor to hand over`);
+      fds.push(fd);
+    }
+    return { keys: handed.map((l) => l.key), fds };
+  }
+
+  private queueReadyCheck(): void {
+    if (this.phase !== 'starting' || this.readyCheckQueued) return;
+    this.readyCheckQueued = true;
+    // One turn later: code that calls listen() for several servers in a row gets them all in.
+    this.host.nextTurn(() => {
+      this.readyCheckQueued = false;
+      if (this.phase === 'starting' && this.appReady && this.listeners.every((l) => l.listening)) this.becomeReady();
+    });
+  }
+
+  private becomeReady(): void {
+    this.phase = 'serving';
+    this.readyAt = this.host.now();
+    const closed = closeUnclaimed(this.inheritance);
+    if (closed.length > 0) this.log.info('close-unused', `closed inherited fds the new code does not listen on: ${closed.join(', ')}`);
+    const described = this.listeners.map((l) => describeListener(l)).join(', ');
+    this.upstream.ready(
+      this.listeners.map((l) => l.key),
+      described,
+      this.readyAt - this.startedAt,
+    );
+  }
+
+  private async runReload(): Promise<ReloadResult> {
+    if (this.phase === 'idle' || this.phase === 'starting') {
+      throw new BatonError('ERR_BATON_NOT_LISTENING', `pid ${this.host.pid} cannot reload before it is ready (phase ${this.phase})`);
+    }
+    if (this.phase === 'retiring') {
+      const successor = this.upstream.relations().successorPid;
+      const to = successor !== undefined ? `; pid ${successor} serves now` : '';
+      throw new BatonError('ERR_BATON_RETIRING', `pid ${this.host.pid} is retiring and cannot reload${to}`);
+    }
+    this.phase = 'reloading';
+    let result: ReloadResult;
+    try {
+      result = await this.upstream.reload();
+    } catch (error) {
+      const failure = error as BatonError;
+      // Nothing changed here: keep serving, and let the next reload try again.
+      if (this.phase === 'reloading') this.phase = 'serving';
+      this.lastReload = { ok: false, at: new Date(this.host.now()).toISOString(), code: failure.code, message: failure.message };
+      this.log.error('reload-failed', `reload failed, still serving as pid ${this.host.pid}: ${failure.message}`, { code: failure.code });
+      if (this.stopSignals > 0) this.retire('shutdown');
+      throw error;
+    }
+    this.lastReload = { ok: true, at: new Date(this.host.now()).toISOString(), pid: result.pid, readyMs: result.readyMs };
+    // In place the upstream has already retired this generation; under `baton run` the supervisor will.
+    if (this.phase === 'reloading') this.phase = 'serving';
+    return result;
+  }
+
+  private onReloadSignal(): void {
+    if (this.phase === 'retiring') {
+      const successor = this.upstream.relations().successorPid;
+      const to = successor !== undefined ? ` (pid ${successor} serves now)` : '';
+      this.log.info('reload-ignored', `SIGHUP ignored: pid ${this.host.pid} is retiring${to}`);
+      return;
+    }
+    if (this.reloadInFlight) {
+      this.log.info('reload-ignored', 'SIGHUP ignored: a reload is already in progress');
+      return;
+    }
+    this.log.info('reload', 'SIGHUP: reloading');
+    this.reload().catch(() => {
+      // Already logged by runReload; a signal has nobody else to tell.
+    });
+  }
+
+  private onStopSignal(signal: NodeJS.Signals): void {
+    this.stopSignals += 1;
+    if (this.stopSignals > 1) {
+      const forced = this.listeners.reduce((n, l) => n + l.tracker.destroyAll(), 0);
+      this.log.warn('stop', `${signal} again: closed ${forced} connections at once; exiting`);
+      this.exit();
+      return;
+    }
+    if (this.phase === 'reloading') {
+      // The reload settles (its successor is killed or takes over), then this process retires.
+      this.log.info('stop', `${signal}: will drain and exit once the reload in progress settles`);
+      return;
+    }
+    if (this.phase === 'retiring') {
+      this.log.info('stop', `${signal}: already draining; send it again to close at once`);
+      return;
+    }
+    this.log.info('stop', `${signal}: draining and exiting`);
+    this.retire('shutdown');
+  }
+
+  /** Drains every listener, runs the hooks, exits 0. From now on this generation cannot reload. */
+  private retire(reason: RetireReason): void {
+    if (this.retiring) return;
+    this.retiring = true;
+    this.phase = 'retiring';
+    // Replaced: the caller of reload() (an /upgrade handler) answers first, on this turn, and its
+    // response still gets Connection: close. Stopping: every response from now on gets it.
+    if (reason === 'reload') this.host.nextTurn(() => void this.drain(reason));
+    else void this.drain(reason);
+  }
+
+  private async drain(reason: RetireReason): Promise<void> {
+    const started = this.host.now();
+    const deadline = this.options.drainTimeoutMs;
+    const upgradedSockets = this.listeners.flatMap((l) => l.tracker.upgradedSockets());
+    this.upstream.draining(reason, sumCounts(this.listeners.map((l) => l.tracker.counts())));
+    if (this.upstream.socketsLiveOn(reason)) for (const l of this.listeners) l.tracker.handOverListener();
+    const drains = Promise.all(this.listeners.map((l) => l.tracker.drain(deadline)));
+    for (const hook of this.drainHooks) {
+      Promise.resolve()
+        .then(() => hook({ reason, upgradedSockets }))
+        .catch((error: unknown) => this.log.error('drain-hook', `onDrain hook failed: ${(error as Error)?.message ?? error}`));
+    }
+    const results = await drains;
+    const forced = results.reduce((n, r) => n + r.forced, 0);
+    const elapsed = this.host.now() - started;
+    if (forced > 0) this.log.warn('drained', `drain deadline of ${deadline} ms reached: closed ${forced} connections by force; exiting`, { forced });
+    else this.log.info('drained', `drained in ${(elapsed / 1000).toFixed(1)} s; exiting`, { durationMs: elapsed });
+    this.upstream.drained(elapsed, forced);
+    await this.runExitHooks(deadline);
+    this.exit();
+  }
+
+  /** The app's clean-up (close pools, flush logs), bounded so a stuck hook cannot keep us alive. */
+  private async runExitHooks(timeoutMs: number): Promise<void> {
+    const hooks = this.exitHooks.map(async (hook) => {
+      try {
+        await hook();
+      } catch (error) {
+        this.log.error('exit-hook', `onExit hook failed: ${(error as Error)?.message ?? error}`);
+      }
+    });
+    let timer: { unref(): void } | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = this.host.setTimeout(() => {
+        this.log.warn('exit-hook', `onExit hooks still running after ${timeoutMs} ms; exiting anyway`);
+        resolve();
+      }, timeoutMs);
+    });
+    await Promise.race([Promise.all(hooks), timeout]);
+    this.host.clearTimeout(timer);
+  }
+
+  private exit(): void {
+    this.upstream.exiting();
+    this.host.exit(0);
+  }
+}

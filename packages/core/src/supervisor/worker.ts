@@ -1,0 +1,190 @@
+import { EventEmitter } from 'node:events';
+import { waitForReady, type Child, type ChildPlan } from '../child/spawn';
+import { isBatonMessage, type GenerationMessage, type RetireReason, type SupervisorMessage } from '../wire/ipc';
+import type { ConnectionCounts, Status } from '../wire/types';
+import type { WorkerCommand } from './command';
+import type { RawHandle } from './listener-inventory';
+
+export type WorkerState = 'starting' | 'ready' | 'draining' | 'exited';
+
+export interface WorkerPlan {
+  command: WorkerCommand;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  /** Held listening sockets, inherited as fds 3, 4, ... in this order. */
+  fds: number[];
+  /** Which reload started it (1 = the first workers). */
+  generation: number;
+}
+
+export interface WorkerExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** The state the worker was in when it exited: 'ready' means it crashed while serving. */
+  state: WorkerState;
+}
+
+/** After the drain deadline, a retiring worker gets this long to exit before SIGKILL. */
+export const KILL_GRACE_MS = 5000;
+
+const NOT_A_BATON_APP =
+  ': it never loaded @baton/core over the IPC channel. The command must be a Node program that listens through @baton/*, started directly or by a script that execs node';
+
+/**
+ * One worker of `baton run`: a child started like an in-place successor (child/spawn.ts) that keeps
+ * its IPC channel. Emits 'listener' (key, handle), 'reload' (request id), 'self-retire' and 'exit' (WorkerExit).
+ */
+export class Worker extends EventEmitter {
+  readonly generation: number;
+  readonly startedAt: number;
+  state: WorkerState = 'starting';
+  readyAt: number | undefined;
+  /** The listener keys the worker said it serves, in its ready message. */
+  keys: string[] | undefined;
+  /** The pid that loaded @baton/core; differs from `pid` when a wrapper script sits in between. */
+  helloPid: number | undefined;
+  /** What the worker held when it started to drain, and how the drain went. */
+  drainingConnections: ConnectionCounts | undefined;
+  drainResult: { durationMs: number; forced: number } | undefined;
+  exitInfo: WorkerExit | undefined;
+  readonly exited: Promise<WorkerExit>;
+  private nextStatusId = 1;
+  private readonly statusWaiters = new Map<number, (status: Status) => void>();
+  private readonly drainingWaiters: Array<() => void> = [];
+  private killTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly child: Child,
+    generation: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    super();
+    this.generation = generation;
+    this.startedAt = now();
+    this.exited = child.exited.then(({ code, signal }) => {
+      clearTimeout(this.killTimer);
+      this.exitInfo = { code, signal, state: this.state };
+      this.state = 'exited';
+      for (const wake of this.drainingWaiters.splice(0)) wake();
+      this.emit('exit', this.exitInfo);
+      return this.exitInfo;
+    });
+    child.onMessage((message, handle) => this.onMessage(message, handle));
+  }
+
+  /** What to spawn for a worker: the plan child/spawn.ts takes. */
+  static plan(plan: WorkerPlan): ChildPlan {
+    return { role: 'worker', file: plan.command.file, args: plan.command.args, cwd: plan.cwd, env: plan.env, fds: plan.fds };
+  }
+
+  get pid(): number {
+    return this.child.pid;
+  }
+
+  /**
+   * Resolves with the spawn-to-ready time once the worker says it is ready. If it exits, cannot be
+   * started or is not ready in time, it is killed and reaped and the promise rejects with a BatonError.
+   */
+  async waitReady(timeoutMs: number): Promise<number> {
+    const ready = await waitForReady(
+      this.child,
+      {
+        timeoutMs,
+        timeoutHint: () => (this.helloPid === undefined ? NOT_A_BATON_APP : ''),
+        alsoKill: () => this.helloPid,
+      },
+      this.now,
+    );
+    return ready.readyMs;
+  }
+
+  /**
+   * Asks the worker to drain politely and exit; resolves once it reported what it is draining (or
+   * after a second). SIGKILL after the drain deadline plus a grace period, so nothing hangs forever.
+   */
+  retire(reason: RetireReason, drainTimeoutMs: number): Promise<void> {
+    if (this.state === 'exited') return Promise.resolve();
+    if (this.state !== 'draining') {
+      this.state = 'draining';
+      this.send({ baton: 'retire', reason });
+      this.killTimer = setTimeout(() => this.child.signal('SIGKILL'), drainTimeoutMs + KILL_GRACE_MS);
+    }
+    if (this.drainingConnections) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 1000);
+      this.drainingWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  /** The worker's own status() over IPC; undefined if it does not answer in time. */
+  status(timeoutMs: number): Promise<Status | undefined> {
+    if (this.state === 'exited' || !this.child.connected) return Promise.resolve(undefined);
+    const id = this.nextStatusId++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.statusWaiters.delete(id);
+        resolve(undefined);
+      }, timeoutMs);
+      this.statusWaiters.set(id, (status) => {
+        clearTimeout(timer);
+        resolve(status);
+      });
+      this.send({ baton: 'status-request', id });
+    });
+  }
+
+  send(message: SupervisorMessage): void {
+    this.child.send(message);
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    if (this.state !== 'exited') this.child.signal(signal);
+  }
+
+  /** SIGKILL (the app behind a wrapper script too), then wait, bounded, to reap it. */
+  kill(): Promise<void> {
+    return this.child.kill(this.helloPid);
+  }
+
+  private onMessage(message: unknown, handle: unknown): void {
+    if (!isBatonMessage(message)) return;
+    const m = message as GenerationMessage;
+    switch (m.baton) {
+      case 'hello':
+        this.helloPid = m.pid;
+        break;
+      case 'listener':
+        if (handle) this.emit('listener', m.key, handle as RawHandle);
+        break;
+      case 'ready':
+        if (this.state !== 'starting') break;
+        this.state = 'ready';
+        this.readyAt = this.now();
+        if (Array.isArray(m.keys)) this.keys = m.keys;
+        this.emit('ready');
+        break;
+      case 'reload':
+        this.emit('reload', m.id);
+        break;
+      case 'status':
+        this.statusWaiters.get(m.id)?.(m.status);
+        this.statusWaiters.delete(m.id);
+        break;
+      case 'draining':
+        this.drainingConnections = m.connections;
+        // Not asked to: someone signalled the worker itself. It no longer counts as serving.
+        if (this.state === 'ready' || this.state === 'starting') {
+          this.state = 'draining';
+          this.emit('self-retire');
+        }
+        for (const wake of this.drainingWaiters.splice(0)) wake();
+        break;
+      case 'drained':
+        this.drainResult = { durationMs: m.durationMs, forced: m.forced };
+        break;
+    }
+  }
+}

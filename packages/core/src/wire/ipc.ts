@@ -1,0 +1,46 @@
+import type { ConnectionCounts, ReloadResult, Status, WireError } from './types';
+
+/**
+ * The IPC conversation between a generation and the process that started it: an in-place
+ * predecessor (which only waits for `ready`) or the `baton run` supervisor (which keeps the channel
+ * for the worker's whole life). The channel sits right after the inherited sockets (fds 3..).
+ */
+
+/** A generation (successor or worker) to whoever started it. */
+export type GenerationMessage =
+  /** @baton/core is loaded: the command is a baton app (a wrapper may sit in between: pid tells). */
+  | { baton: 'hello'; pid: number }
+  /** A socket the worker bound itself, sent with its listening handle so later workers inherit it. */
+  | { baton: 'listener'; key: string }
+  /** Every listener is up and the app's own start-up is done. `keys`: the listeners it serves. */
+  | ReadyMessage
+  /** reload() or SIGHUP inside a worker: the supervisor runs a rolling reload and answers. */
+  | { baton: 'reload'; id: number }
+  | { baton: 'status'; id: number; status: Status }
+  | { baton: 'draining'; connections: ConnectionCounts }
+  | { baton: 'drained'; durationMs: number; forced: number };
+
+export interface ReadyMessage {
+  baton: 'ready';
+  pid: number;
+  keys?: string[];
+}
+
+/** The supervisor to a worker. */
+export type SupervisorMessage =
+  /** Stop accepting, drain politely, exit 0. The sockets live on in the supervisor either way. */
+  | { baton: 'retire'; reason: RetireReason }
+  | { baton: 'reload-result'; id: number; ok: true; result: ReloadResult }
+  | { baton: 'reload-result'; id: number; ok: false; error: WireError }
+  | { baton: 'status-request'; id: number };
+
+/** Why a generation drains: it was replaced (its sockets live on), or the service stops. */
+export type RetireReason = 'reload' | 'shutdown';
+
+export function isBatonMessage(message: unknown): message is { baton: string } {
+  return typeof message === 'object' && message !== null && typeof (message as { baton?: unknown }).baton === 'string';
+}
+
+export function isReadyMessage(message: unknown): message is ReadyMessage {
+  return isBatonMessage(message) && message.baton === 'ready';
+}

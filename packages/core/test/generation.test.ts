@@ -1,0 +1,325 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { isBatonError } from '../src/errors';
+import { Generation } from '../src/generation/generation';
+import { InPlaceUpstream } from '../src/generation/in-place';
+import { SupervisedUpstream } from '../src/generation/supervised';
+import type { Logger } from '../src/logger';
+import { readPidFile } from '../src/internal/pid-file';
+import type { Inheritance } from '../src/wire/handoff-env';
+import { FakeHost, FakeParent } from './fakes/fake-host';
+
+// The state machine of one serving process, driven without forking: a fake host (signals, exit,
+// spawn, systemd) and fake children, real servers on port 0. Each test names the moment it acts at.
+
+const NONE: Inheritance = { source: 'none', sockets: [] };
+
+interface Logged {
+  level: string;
+  event: unknown;
+  message: string;
+}
+
+function capture(): { logger: Logger; lines: Logged[]; text: () => string } {
+  const lines: Logged[] = [];
+  const method =
+    (level: string) =>
+    (fields: Record<string, unknown>, message: string): void =>
+      void lines.push({ level, event: fields.event, message });
+  return {
+    logger: { error: method('error'), warn: method('warn'), info: method('info'), debug: method('debug') },
+    lines,
+    text: () => lines.map((l) => `${l.level} ${String(l.event)}: ${l.message}`).join('\n'),
+  };
+}
+
+const servers: http.Server[] = [];
+const tmpDirs: string[] = [];
+afterEach(() => {
+  for (const server of servers.splice(0)) {
+    server.closeAllConnections();
+    server.close();
+  }
+  for (const dir of tmpDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-generation-'));
+  tmpDirs.push(dir);
+  return dir;
+}
+
+/** A generation in place with one http server on 127.0.0.1:0, ready. */
+async function servingInPlace(options: { readyTimeoutMs?: number; drainTimeoutMs?: number; pidFile?: string; handler?: http.RequestListener } = {}) {
+  const host = new FakeHost();
+  const log = capture();
+  const generation = new Generation(host, new InPlaceUpstream(host, NONE), NONE);
+  generation.configure({
+    logger: log.logger,
+    readyTimeoutMs: options.readyTimeoutMs ?? 5000,
+    drainTimeoutMs: options.drainTimeoutMs ?? 5000,
+    ...(options.pidFile ? { pidFile: options.pidFile } : {}),
+  });
+  const server = http.createServer(options.handler ?? ((_req, res) => res.end('ok')));
+  servers.push(server);
+  generation.listen(server, [0, '127.0.0.1']);
+  await waitFor(() => generation.status().phase === 'serving', 'serving');
+  const port = (server.address() as net.AddressInfo).port;
+  return { host, log, generation, server, port };
+}
+
+async function waitFor(condition: () => boolean, what: string, ms = 5000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error(`still waiting for ${what} after ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+function get(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+        let body = '';
+        res.on('data', (chunk) => (body += chunk));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
+  });
+}
+
+describe('in place: reload', () => {
+  test('ok: the successor gets the same socket at fd 3 with the handoff variables; once it is ready this generation drains and exits 0', async () => {
+    const { host, generation, server } = await servingInPlace();
+    const reloading = generation.reload();
+    const [child] = await host.waitForChildren(1);
+    const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
+    expect(child?.plan.fds).toEqual([fd]);
+    expect(child?.plan.env).toMatchObject({ LISTEN_FDS: '1', LISTEN_FDNAMES: encodeURIComponent('tcp:127.0.0.1:0'), BATON_PREDECESSOR_PID: '1000' });
+    expect(child?.plan.args).toEqual(['/srv/app/server.js']);
+    expect(generation.status().phase).toBe('reloading');
+    // Invariant 2: still accepting until the successor is ready.
+    expect(server.listening).toBe(true);
+
+    child?.sayReady();
+    await expect(reloading).resolves.toMatchObject({ pid: child?.pid, previousPid: 1000 });
+    expect(child?.released).toBe(true);
+    expect(generation.status()).toMatchObject({ phase: 'retiring', successorPid: child?.pid, lastReload: { ok: true, pid: child?.pid } });
+    expect(await host.waitForExit()).toBe(0);
+    expect(server.listening).toBe(false);
+  });
+
+  test('the successor exits before it is ready: reload() rejects ERR_BATON_CHILD_EXITED, nothing changed, and the next reload works', async () => {
+    const { host, generation, server, port } = await servingInPlace();
+    const first = generation.reload();
+    const [child] = await host.waitForChildren(1);
+    child?.crash(3);
+    await expect(first).rejects.toMatchObject({ code: 'ERR_BATON_CHILD_EXITED', pid: child?.pid, exitCode: 3 });
+    expect(generation.status()).toMatchObject({ phase: 'serving', lastReload: { ok: false, code: 'ERR_BATON_CHILD_EXITED' } });
+    expect(server.listening).toBe(true);
+    expect(await get(port)).toBe('ok');
+    expect(host.exits).toEqual([]);
+
+    // Not wedged (endless's bug): the next reload starts a new successor and completes.
+    const second = generation.reload();
+    const children = await host.waitForChildren(2);
+    children[1]?.sayReady();
+    await expect(second).resolves.toMatchObject({ pid: children[1]?.pid });
+  });
+
+  test('ready timeout: the successor is killed, reload() rejects ERR_BATON_READY_TIMEOUT naming its pid and the timeout', async () => {
+    const { host, generation, server } = await servingInPlace({ readyTimeoutMs: 50 });
+    const reloading = generation.reload();
+    const [child] = await host.waitForChildren(1);
+    const error = await reloading.catch((e: unknown) => e);
+    expect(isBatonError(error, 'ERR_BATON_READY_TIMEOUT')).toBe(true);
+    expect((error as Error).message).toBe(`next generation pid ${child?.pid} not ready after 50 ms; killed it`);
+    expect(child?.killed).toBe(true);
+    expect(server.listening).toBe(true);
+    expect(generation.status().phase).toBe('serving');
+  });
+
+  test('a successor that cannot be started at all (spawn throws E2BIG) is ERR_BATON_SPAWN_FAILED with the cause', async () => {
+    const { host, generation } = await servingInPlace();
+    host.failNextSpawn = Object.assign(new Error('spawn E2BIG'), { code: 'E2BIG' });
+    const error = await generation.reload().catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ERR_BATON_SPAWN_FAILED', message: 'cannot start next generation (/usr/bin/node): spawn E2BIG' });
+    expect((error as Error).cause).toMatchObject({ code: 'E2BIG' });
+    expect(generation.status().phase).toBe('serving');
+  });
+
+  test('a SIGHUP storm starts one successor; the calls made meanwhile share its outcome', async () => {
+    const { host, generation, log } = await servingInPlace();
+    for (let i = 0; i < 10; i += 1) host.signal('SIGHUP');
+    const shared = [generation.reload(), generation.reload()];
+    const [child] = await host.waitForChildren(1);
+    child?.sayReady();
+    const results = await Promise.all(shared);
+    expect(results[0]).toBe(results[1]);
+    for (let i = 0; i < 5; i += 1) host.signal('SIGHUP');
+    await host.waitForExit();
+    expect(host.children).toHaveLength(1);
+    expect(log.text()).toMatch(/SIGHUP ignored: a reload is already in progress/);
+    expect(log.text()).toMatch(/SIGHUP ignored: pid 1000 is retiring \(pid \d+ serves now\)/);
+    await expect(generation.reload()).rejects.toMatchObject({ code: 'ERR_BATON_RETIRING' });
+  });
+
+  test('the pid file changes only when the successor is ready, and a failed successor that wrote it is undone', async () => {
+    const dir = tempDir();
+    const pidFile = path.join(dir, 'app.pid');
+    const { host, generation } = await servingInPlace({ pidFile });
+    expect(readPidFile(pidFile)).toBe(1000);
+    const reloading = generation.reload();
+    const [child] = await host.waitForChildren(1);
+    // The successor wrote its pid (as a real one does at its own ready), then died before saying so.
+    fs.writeFileSync(pidFile, `${child?.pid}\n`);
+    child?.crash(1);
+    await expect(reloading).rejects.toMatchObject({ code: 'ERR_BATON_CHILD_EXITED' });
+    expect(readPidFile(pidFile)).toBe(1000);
+  });
+
+  test('SIGTERM while a successor starts: once that reload fails, this generation drains and exits 0', async () => {
+    const { host, generation, log } = await servingInPlace();
+    const reloading = generation.reload();
+    const [child] = await host.waitForChildren(1);
+    host.signal('SIGTERM');
+    expect(log.text()).toMatch(/SIGTERM: will drain and exit once the reload in progress settles/);
+    expect(host.exits).toEqual([]);
+    child?.crash(1);
+    await expect(reloading).rejects.toMatchObject({ code: 'ERR_BATON_CHILD_EXITED' });
+    expect(await host.waitForExit()).toBe(0);
+  });
+});
+
+describe('in place: stop', () => {
+  /** A server whose requests hang until the test ends them; resolves once one is in flight. */
+  async function withRequestInFlight(options: { drainTimeoutMs?: number } = {}) {
+    const pending: http.ServerResponse[] = [];
+    const svc = await servingInPlace({ ...options, handler: (_req, res) => void pending.push(res) });
+    const client = new http.Agent({ keepAlive: true });
+    const response = new Promise<string>((resolve) => {
+      http
+        .get({ host: '127.0.0.1', port: svc.port, path: '/', agent: client }, (res) => {
+          res.resume();
+          res.on('end', () => resolve('answered'));
+          res.on('error', () => resolve('cut'));
+        })
+        .on('error', () => resolve('cut'));
+    });
+    await waitFor(() => pending.length === 1, 'a request in flight');
+    return { ...svc, pending, response, client };
+  }
+
+  test('SIGTERM drains politely: the request in flight is answered, then exit 0', async () => {
+    const { host, generation, pending, response, client } = await withRequestInFlight();
+    host.signal('SIGTERM');
+    await waitFor(() => generation.status().phase === 'retiring', 'retiring');
+    pending[0]?.end('late');
+    expect(await response).toBe('answered');
+    expect(await host.waitForExit()).toBe(0);
+    client.destroy();
+  });
+
+  test('the drain deadline is drainTimeoutMs (not readyTimeoutMs): a stuck request is cut and counted', async () => {
+    const { host, log, response, client } = await withRequestInFlight({ drainTimeoutMs: 100 });
+    host.signal('SIGTERM');
+    expect(await host.waitForExit(3000)).toBe(0);
+    expect(await response).toBe('cut');
+    expect(log.text()).toMatch(/warn drained: drain deadline of 100 ms reached: closed 1 connections by force; exiting/);
+    client.destroy();
+  });
+
+  test('a second SIGTERM closes every connection at once and exits', async () => {
+    const { host, log, response, client } = await withRequestInFlight({ drainTimeoutMs: 60_000 });
+    host.signal('SIGTERM');
+    host.signal('SIGTERM');
+    expect(host.exits).toEqual([0]);
+    expect(await response).toBe('cut');
+    expect(log.text()).toMatch(/SIGTERM again: closed 1 connections at once; exiting/);
+    client.destroy();
+  });
+
+  test('onDrain hooks run when the drain starts, while a request is still in flight', async () => {
+    const { host, generation, pending, response, client } = await withRequestInFlight();
+    const seen: Array<{ reason: string; inFlight: number }> = [];
+    generation.onDrain(({ reason }) => void seen.push({ reason, inFlight: generation.status().connections.activeRequests }));
+    host.signal('SIGTERM');
+    await waitFor(() => seen.length === 1, 'the onDrain hook');
+    expect(seen).toEqual([{ reason: 'shutdown', inFlight: 1 }]);
+    expect(host.exits).toEqual([]);
+    pending[0]?.end('done');
+    await response;
+    await host.waitForExit();
+    client.destroy();
+  });
+
+  test('onExit hooks are awaited before exit, and one that hangs is cut at the drain budget', async () => {
+    const { host, generation, log } = await servingInPlace({ drainTimeoutMs: 200 });
+    const order: string[] = [];
+    generation.onExit(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      order.push('slow hook done');
+    });
+    generation.onExit(() => new Promise(() => undefined));
+    host.signal('SIGTERM');
+    await host.waitForExit();
+    order.push('exit');
+    expect(order).toEqual(['slow hook done', 'exit']);
+    expect(log.text()).toMatch(/onExit hooks still running after 200 ms; exiting anyway/);
+  });
+});
+
+describe('supervised worker', () => {
+  async function servingWorker() {
+    const parent = new FakeParent();
+    const host = new FakeHost({ parent });
+    const log = capture();
+    const inheritance: Inheritance = { source: 'supervisor', sockets: [], supervisorPid: 77 };
+    const generation = new Generation(host, new SupervisedUpstream(host, parent, 77), inheritance);
+    generation.configure({ logger: log.logger, drainTimeoutMs: 1000 });
+    const server = http.createServer((_req, res) => res.end('ok'));
+    servers.push(server);
+    generation.listen(server, [0, '127.0.0.1']);
+    await waitFor(() => generation.status().phase === 'serving', 'serving');
+    return { parent, host, log, generation, server };
+  }
+
+  test('says hello, sends the socket it bound, then ready with its keys', async () => {
+    const { parent } = await servingWorker();
+    expect(parent.sent.map((m) => m.baton)).toEqual(['hello', 'listener', 'ready']);
+    expect(parent.sent[2]).toEqual({ baton: 'ready', pid: 1000, keys: ['tcp:127.0.0.1:0'] });
+  });
+
+  test('reload() asks the supervisor; its answer settles the promise; retire drains and exits 0', async () => {
+    const { parent, host, generation, server } = await servingWorker();
+    const reloading = generation.reload();
+    await waitFor(() => parent.sent.some((m) => m.baton === 'reload'), 'the reload request');
+    const id = (parent.sent.find((m) => m.baton === 'reload') as { id: number }).id;
+    parent.say({ baton: 'retire', reason: 'reload' });
+    parent.say({ baton: 'reload-result', id, ok: true, result: { pid: 2, previousPid: 1000, readyMs: 5 } });
+    await expect(reloading).resolves.toEqual({ pid: 2, previousPid: 1000, readyMs: 5 });
+    expect(await host.waitForExit()).toBe(0);
+    expect(parent.sent.map((m) => m.baton)).toEqual(expect.arrayContaining(['draining', 'drained']));
+    expect(server.listening).toBe(false);
+  });
+
+  test('a failed rolling reload reaches the worker with its code', async () => {
+    const { parent, generation } = await servingWorker();
+    const reloading = generation.reload();
+    await waitFor(() => parent.sent.some((m) => m.baton === 'reload'), 'the reload request');
+    const id = (parent.sent.find((m) => m.baton === 'reload') as { id: number }).id;
+    parent.say({ baton: 'reload-result', id, ok: false, error: { code: 'ERR_BATON_READY_TIMEOUT', message: 'worker pid 9 not ready' } });
+    await expect(reloading).rejects.toMatchObject({ code: 'ERR_BATON_READY_TIMEOUT', message: 'worker pid 9 not ready' });
+    expect(generation.status().phase).toBe('serving');
+  });
+
+  test('the supervisor disappears: the worker drains and exits instead of running on unmanaged', async () => {
+    const { parent, host, log } = await servingWorker();
+    parent.disconnect();
+    expect(await host.waitForExit()).toBe(0);
+    expect(log.text()).toMatch(/supervisor pid 77 is gone; draining and exiting/);
+  });
+});
