@@ -38,7 +38,7 @@ test('a pino-style logger gets every lifecycle step as (fields, message); diagno
   // The predecessor's story, in order, through the custom logger only (nothing on stderr's format).
   // A custom logger gets every level (pino filters by its own level): the debug line is the third 'reload'.
   const predecessor = logged.filter((r) => r.pid === server.pid).map((r) => r.event);
-  expect(predecessor).toEqual(['ready', 'reload', 'reload', 'reload', 'handed-over', 'drained']);
+  expect(predecessor).toEqual(['ready', 'reload', 'reload', 'reload', 'handed-over', 'settled', 'drained']);
   expect(logged.every((r) => typeof r.msg === 'string' && r.msg.length > 0)).toBe(true);
   expect(server.output()).not.toMatch(/^baton\[/m);
   // Every logged step was also published, with its message, in the same order within each process

@@ -12,6 +12,8 @@ export interface DrainResult {
   durationMs: number;
   /** Connections still open at the deadline, closed by force. */
   forced: number;
+  /** The drain was undone by resume() before it ended (a rollback). */
+  resumed?: boolean;
 }
 
 interface SocketState {
@@ -47,6 +49,10 @@ export class DrainTracker {
   private readonly sockets = new Map<Duplex, SocketState>();
   private drainingSince: number | undefined;
   private drainedWaiters: Array<() => void> = [];
+  /** Ends a drain in progress without closing anything (see resume()). */
+  private cancelDrain: (() => void) | undefined;
+  /** The 'request' listener a drain adds; resume() takes it off again. */
+  private drainRequestListener: ((req: http.IncomingMessage, res: http.ServerResponse) => void) | undefined;
   private watchingIdleTimes = false;
   /** Set for HTTP/2 servers, whose drain is GOAWAY rather than Connection: close. */
   private readonly http2: Http2Sessions | undefined;
@@ -125,16 +131,33 @@ export class DrainTracker {
     const sweep = setInterval(() => this.closeExpiredIdleSockets(), SWEEP_INTERVAL_MS);
     sweep.unref();
     let deadline: NodeJS.Timeout | undefined;
-    const finished = await new Promise<boolean>((resolve) => {
-      if (this.sockets.size === 0) return resolve(true);
-      this.drainedWaiters.push(() => resolve(true));
-      deadline = setTimeout(() => resolve(false), deadlineMs);
+    const outcome = await new Promise<'drained' | 'deadline' | 'resumed'>((resolve) => {
+      this.cancelDrain = () => resolve('resumed');
+      if (this.sockets.size === 0) return resolve('drained');
+      this.drainedWaiters.push(() => resolve('drained'));
+      deadline = setTimeout(() => resolve('deadline'), deadlineMs);
       deadline.unref();
     });
+    this.cancelDrain = undefined;
     clearInterval(sweep);
     clearTimeout(deadline);
-    const forced = finished ? 0 : this.destroyAll();
-    return { durationMs: Date.now() - started, forced };
+    const forced = outcome === 'deadline' ? this.destroyAll() : 0;
+    return { durationMs: Date.now() - started, forced, ...(outcome === 'resumed' ? { resumed: true } : {}) };
+  }
+
+  /**
+   * Undoes a drain (a rollback: the successor died and this server accepts again): responses no
+   * longer get `Connection: close`, the deadline is off, and the pending drain() resolves with
+   * `resumed` and nothing forced. Connections already told to close still close. Listening again is
+   * the caller's job. HTTP/2 sessions already sent GOAWAY finish; new ones are served normally.
+   */
+  resume(): void {
+    if (this.drainingSince === undefined) return;
+    this.drainingSince = undefined;
+    if (this.drainRequestListener) this.server.off('request', this.drainRequestListener);
+    this.drainRequestListener = undefined;
+    this.drainedWaiters = [];
+    this.cancelDrain?.();
   }
 
   /** Destroys every tracked socket at once; returns how many there were. */
@@ -167,10 +190,11 @@ export class DrainTracker {
       if (res) this.closeAfter(res, socket, state);
     }
     // Prepended so the header is set before an app that answers synchronously sends its headers.
-    this.server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    this.drainRequestListener = (req: http.IncomingMessage, res: http.ServerResponse) => {
       const state = this.sockets.get(req.socket);
       if (state) this.closeAfter(res, req.socket, state);
-    });
+    };
+    this.server.prependListener('request', this.drainRequestListener);
   }
 
   private closeAfter(res: http.ServerResponse, socket: Duplex, state: SocketState): void {

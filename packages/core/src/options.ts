@@ -12,6 +12,12 @@ export const DEFAULTS = Object.freeze({
   readyTimeoutMs: 30_000,
   /** How long a retiring generation waits for its connections before closing what is left. */
   drainTimeoutMs: 30_000,
+  /**
+   * In place: how long the old generation stands by after its successor is ready, not accepting but
+   * holding the sockets, to take them back if the successor dies (a build that crashes on its first
+   * requests). 0 turns the rollback window off.
+   */
+  settleMs: 5_000,
   /** silent | error | warn | info | debug */
   logLevel: 'info' as LogLevel,
   /** auto: ready once every listen() is listening; manual: ready when the app calls ready(). */
@@ -33,6 +39,8 @@ export interface BatonOptions {
   readyTimeoutMs?: number;
   /** Env: BATON_DRAIN_TIMEOUT_MS. */
   drainTimeoutMs?: number;
+  /** Rollback window after a reload, in place (0: none). Env: BATON_SETTLE_MS. */
+  settleMs?: number;
   /** Level of the built-in stderr logger. Env: BATON_LOG. */
   logLevel?: LogLevel;
   /** A pino-compatible logger (error/warn/info/debug taking (object, message)); replaces the built-in one. */
@@ -52,6 +60,7 @@ export const ENV_VARIABLES = {
   BATON_PID_FILE: 'pidFile',
   BATON_READY_TIMEOUT_MS: 'readyTimeoutMs',
   BATON_DRAIN_TIMEOUT_MS: 'drainTimeoutMs',
+  BATON_SETTLE_MS: 'settleMs',
   BATON_LOG: 'logLevel',
   BATON_CONTROL: 'control',
 } as const satisfies Record<string, keyof BatonOptions>;
@@ -60,6 +69,7 @@ const OPTION_NAMES = new Set<string>([
   'pidFile',
   'readyTimeoutMs',
   'drainTimeoutMs',
+  'settleMs',
   'logLevel',
   'logger',
   'readiness',
@@ -82,6 +92,13 @@ const TIMEOUT_EXPECTED = `a whole number of milliseconds from 1 to ${MAX_TIMEOUT
 
 function isTimeout(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 && value <= MAX_TIMEOUT_MS;
+}
+
+const DURATION_EXPECTED = `a whole number of milliseconds from 0 to ${MAX_TIMEOUT_MS}`;
+
+/** Like a timeout, but 0 is allowed: it turns the wait off. */
+function isDuration(value: unknown): value is number {
+  return value === 0 || isTimeout(value);
 }
 
 function checkTimeout(name: string, value: unknown): number {
@@ -120,6 +137,10 @@ export function validateOptions(options: BatonOptions): BatonOptions {
       case 'readyTimeoutMs':
       case 'drainTimeoutMs':
         out[name] = checkTimeout(name, value);
+        break;
+      case 'settleMs':
+        if (!isDuration(value)) throw invalid(name, value, DURATION_EXPECTED);
+        out.settleMs = value;
         break;
       case 'logLevel':
         out.logLevel = checkLogLevel(name, value);
@@ -166,6 +187,12 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): EnvOptions
         const ms = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : Number.NaN;
         if (!isTimeout(ms)) throw invalid(variable, raw, TIMEOUT_EXPECTED);
         out[option] = ms;
+        break;
+      }
+      case 'settleMs': {
+        const ms = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : Number.NaN;
+        if (!isDuration(ms)) throw invalid(variable, raw, DURATION_EXPECTED);
+        out.settleMs = ms;
         break;
       }
       case 'logLevel':

@@ -181,16 +181,128 @@ describe('in place: reload', () => {
     expect(readPidFile(pidFile)).toBe(1000);
   });
 
-  test('SIGTERM while a successor starts: once that reload fails, this generation drains and exits 0', async () => {
+  test('SIGTERM while a successor starts: it is killed at once, reload() rejects, and this generation drains and exits 0', async () => {
     const { host, generation, log } = await servingInPlace();
     const reloading = generation.reload();
     const [child] = await host.waitForChildren(1);
     host.signal('SIGTERM');
-    expect(log.text()).toMatch(/SIGTERM: will drain and exit once the reload in progress settles/);
-    expect(host.exits).toEqual([]);
-    child?.crash(1);
-    await expect(reloading).rejects.toMatchObject({ code: 'ERR_BATON_CHILD_EXITED' });
+    expect(child?.killed).toBe(true);
+    await expect(reloading).rejects.toMatchObject({
+      code: 'ERR_BATON_RETIRING',
+      message: `reload cancelled by SIGTERM: next generation pid ${child?.pid} was killed before it took over`,
+    });
     expect(await host.waitForExit()).toBe(0);
+    expect(log.text()).toMatch(/SIGTERM: killing next generation pid \d+, which was still starting/);
+  });
+
+  test('SIGTERM that arrives while the ready message is being handled still wins: the successor is killed, the service stops', async () => {
+    const { host, generation } = await servingInPlace();
+    const reloading = generation.reload();
+    const [child] = await host.waitForChildren(1);
+    child?.sayReady();
+    host.signal('SIGTERM');
+    await expect(reloading).rejects.toMatchObject({ code: 'ERR_BATON_RETIRING' });
+    expect(child?.killed).toBe(true);
+    expect(await host.waitForExit()).toBe(0);
+  });
+});
+
+describe('in place: the rollback window', () => {
+  /** A listening handle standing in for the copy a real successor sends back over IPC. */
+  async function socketCopy(): Promise<{ handle: unknown; port: number }> {
+    const copy = net.createServer();
+    await new Promise<void>((resolve) => copy.listen(0, '127.0.0.1', resolve));
+    const handle = (copy as unknown as { _handle: unknown })._handle;
+    // Detach the handle from its server, as a handle received over IPC has none.
+    (copy as unknown as { _handle: unknown })._handle = null;
+    return { handle, port: portOf(handle) };
+  }
+  function portOf(handle: unknown): number {
+    const out: { port?: number } = {};
+    (handle as { getsockname: (o: object) => void }).getsockname(out);
+    return out.port as number;
+  }
+
+  async function handedOverWithCopy(settleMs: number, pidFile?: string) {
+    const svc = await servingInPlace(pidFile ? { pidFile } : {});
+    svc.generation.configure({ settleMs });
+    const reloading = svc.generation.reload();
+    const [child] = await svc.host.waitForChildren(1);
+    const copy = await socketCopy();
+    child?.say({ baton: 'listener', key: 'tcp:127.0.0.1:0' }, copy.handle);
+    child?.sayReady(['tcp:127.0.0.1:0']);
+    const result = await reloading;
+    return { ...svc, child, copy, result };
+  }
+
+  test('the successor dies within the settle time: this generation accepts again, rewrites the pid file, and a later reload works', async () => {
+    const pidFile = path.join(tempDir(), 'app.pid');
+    const { host, generation, server, child, copy, log } = await handedOverWithCopy(60_000, pidFile);
+    expect(generation.status().phase).toBe('standby');
+    expect(server.listening).toBe(false);
+    fs.writeFileSync(pidFile, `${child?.pid}\n`);
+
+    child?.crash(1);
+    await waitFor(() => generation.status().phase === 'serving', 'serving again');
+    expect(server.listening).toBe(true);
+    expect(portOf((server as unknown as { _handle: unknown })._handle)).toBe(copy.port);
+    expect(await get(copy.port)).toBe('ok');
+    expect(readPidFile(pidFile)).toBe(1000);
+    expect(generation.status().lastReload).toMatchObject({ ok: false, message: expect.stringMatching(/^rolled back: next generation pid \d+ exited with code 1 \d+ ms after it was ready; pid 1000 serves again$/) });
+    expect(log.text()).toMatch(/error rolled-back: rolled back/);
+    expect(host.notifications).toContainEqual({ MAINPID: 1000, READY: 1 });
+    expect(host.exits).toEqual([]);
+
+    const again = generation.reload();
+    const children = await host.waitForChildren(2);
+    children[1]?.sayReady();
+    await expect(again).resolves.toMatchObject({ pid: children[1]?.pid });
+  });
+
+  test('the successor stays up for the settle time: this generation drains and exits 0, and lets the successor go', async () => {
+    const { host, child, log } = await handedOverWithCopy(30);
+    expect(await host.waitForExit()).toBe(0);
+    expect(child?.released).toBe(true);
+    expect(child?.killed).toBe(false);
+    expect(log.text()).toMatch(/standing by for 30 ms/);
+    expect(log.text()).toMatch(/stayed up 30 ms; draining/);
+  });
+
+  test('SIGTERM during the settle time: drain and exit now; the successor keeps serving', async () => {
+    const { host, child, generation } = await handedOverWithCopy(60_000);
+    host.signal('SIGTERM');
+    expect(await host.waitForExit()).toBe(0);
+    expect(child?.killed).toBe(false);
+    expect(child?.released).toBe(true);
+    child?.crash(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(generation.status().phase).toBe('retiring');
+  });
+
+  test('settleMs 0: no window; the old generation drains at once', async () => {
+    const { host, log } = await handedOverWithCopy(0);
+    expect(await host.waitForExit()).toBe(0);
+    expect(log.text()).not.toMatch(/standing by/);
+  });
+});
+
+describe('in place: a successor whose predecessor died while it started', () => {
+  test('serves alone: no message to the dead predecessor, systemd hears its MAINPID, a warning says what happened', async () => {
+    const parent = new FakeParent();
+    parent.connected = false;
+    const host = new FakeHost({ parent });
+    const log = capture();
+    const inheritance: Inheritance = { source: 'baton', sockets: [], predecessorPid: 999, predecessorGone: true };
+    const generation = new Generation(host, new InPlaceUpstream(host, inheritance), inheritance);
+    generation.configure({ logger: log.logger });
+    const server = http.createServer((_req, res) => res.end('ok'));
+    servers.push(server);
+    generation.listen(server, [0, '127.0.0.1']);
+    await waitFor(() => generation.status().phase === 'serving', 'serving');
+    expect(parent.sent).toEqual([]);
+    expect(host.notifications).toContainEqual({ MAINPID: 1000, READY: 1 });
+    expect(log.text()).toMatch(/warn predecessor-gone: pid 999 died while this generation started; serving in its place/);
+    expect(generation.status()).toMatchObject({ mode: 'successor', predecessorPid: 999 });
   });
 });
 
@@ -268,7 +380,7 @@ describe('in place: stop', () => {
     await host.waitForExit();
     order.push('exit');
     expect(order).toEqual(['slow hook done', 'exit']);
-    expect(log.text()).toMatch(/onExit hooks still running after 200 ms; exiting anyway/);
+    expect(log.text()).toMatch(/onExit hooks still running when the stop budget of 200 ms ran out; exiting anyway/);
   });
 });
 

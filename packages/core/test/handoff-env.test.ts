@@ -11,11 +11,12 @@ import {
   handoffEnv,
   LISTEN_FDS_START,
   readInheritance,
+  socketState,
   type Inheritance,
 } from '../src/wire/handoff-env';
 
 /** The child processes load the built module: that is what a real successor runs. */
-const DIST = path.resolve(__dirname, '..', 'dist', 'internal', 'handoff-env.js');
+const DIST = path.resolve(__dirname, '..', 'dist', 'wire', 'handoff-env.js');
 const CHILD_WAIT_MS = 15_000;
 
 const PID = 5000;
@@ -92,12 +93,21 @@ describe('readInheritance without descriptors to look at', () => {
     );
   });
 
-  test('BATON_PREDECESSOR_PID must be our parent: a leaked variable is refused, naming both pids', () => {
+  test('BATON_PREDECESSOR_PID must be our parent: a leaked variable (that process runs elsewhere) is refused, naming both pids', () => {
+    const alive = (): boolean => true;
     expectBadHandoff(
-      () => readInheritance({ ...handoffEnv(['tcp:*:80'], 4242), LISTEN_PID: String(PID) }, PID, PPID),
+      () => readInheritance({ ...handoffEnv(['tcp:*:80'], 4242), LISTEN_PID: String(PID) }, PID, PPID, alive),
       'BATON_PREDECESSOR_PID=4242',
       `parent is ${PPID}`,
     );
+  });
+
+  test('a predecessor that died while its successor started (we were reparented): the handoff is ours, marked predecessorGone', () => {
+    const checked: number[] = [];
+    const dead = (pid: number): boolean => void checked.push(pid) ?? false;
+    // No descriptors to check: a predecessor whose listeners were all closed hands over none.
+    expect(readInheritance(handoffEnv([], 4242), PID, 1, dead)).toEqual({ source: 'baton', sockets: [], predecessorPid: 4242, predecessorGone: true });
+    expect(checked).toEqual([4242]);
   });
 
   test('BATON_PREDECESSOR_PID without LISTEN_FDS or LISTEN_FDNAMES', () => {
@@ -138,11 +148,57 @@ describe('handoffEnv', () => {
     expect(Object.keys(env).sort()).toEqual(['BATON_PREDECESSOR_PID', 'LISTEN_FDNAMES', 'LISTEN_FDS']);
   });
 
-  test('every variable it sets is one the successor removes from its environment', () => {
-    for (const name of Object.keys(handoffEnv(['tcp:*:1'], 1234))) {
-      expect(HANDOFF_VARIABLES as readonly string[]).toContain(name);
+  test('every variable it sets is one the successor removes from its environment', async () => {
+    // A real successor: the built @baton/core in a child given handoffEnv() and a listening socket
+    // at fd 3, as a reload starts it. It reports what it was started with (/proc/self/environ), what
+    // its process.env still holds once listening, and what a child process of its own sees.
+    const core = path.resolve(__dirname, '..', 'dist', 'index.js');
+    if (!fs.existsSync(core)) throw new Error(`${core} is missing: run \`npx pnpm@10.34.9 build\` first`);
+    const script = `
+      const fs = require('node:fs');
+      const http = require('node:http');
+      const { execFileSync } = require('node:child_process');
+      const { listen } = require(${JSON.stringify(core)});
+      const names = JSON.parse(process.argv[1]);
+      const present = (keys) => names.filter((n) => keys.includes(n));
+      const startedWith = present(fs.readFileSync('/proc/self/environ', 'latin1').split('\\0').map((e) => e.split('=')[0]));
+      const server = http.createServer();
+      listen(server, 0, '127.0.0.1', () => {
+        const child = JSON.parse(execFileSync(process.execPath, ['-e', 'process.stdout.write(JSON.stringify(Object.keys(process.env)))'], { encoding: 'utf8' }));
+        process.stdout.write(JSON.stringify({ startedWith, own: present(Object.keys(process.env)), child: present(child) }) + '\\n');
+        process.exit(0);
+      });
+    `;
+    const socket = net.createServer();
+    await new Promise<void>((resolve) => socket.listen(0, '127.0.0.1', resolve));
+    const env = handoffEnv(['tcp:127.0.0.1:0'], process.pid);
+    const names = Object.keys(env);
+    const child = spawn(process.execPath, ['-e', script, JSON.stringify(names)], {
+      env: cleanEnv(env),
+      stdio: ['ignore', 'pipe', 'pipe', handleFd(socket), 'ipc'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(`the successor did not exit in ${CHILD_WAIT_MS} ms; stderr: ${stderr}`)), CHILD_WAIT_MS);
+        child.once('exit', () => resolve());
+      });
+      const line = stdout.split('\n')[0] ?? '';
+      if (!line.startsWith('{')) throw new Error(`the successor printed ${JSON.stringify(stdout)}; stderr: ${stderr}`);
+      const seen = JSON.parse(line) as { startedWith: string[]; own: string[]; child: string[] };
+      expect(names.length).toBeGreaterThan(0);
+      expect(seen.startedWith.sort()).toEqual([...names].sort());
+      expect(seen.own).toEqual([]);
+      expect(seen.child).toEqual([]);
+    } finally {
+      clearTimeout(timer);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      socket.close();
     }
-    expect(HANDOFF_VARIABLES).toEqual(expect.arrayContaining(['LISTEN_FDS', 'LISTEN_FDNAMES', 'LISTEN_PID', 'BATON_PREDECESSOR_PID']));
   });
 });
 
@@ -483,15 +539,72 @@ describe('readInheritance with real inherited descriptors (child processes)', ()
     expect(r.message).toContain('fd 3 is a regular file');
   });
 
+  test('a connected (not listening) socket at fd 3 is refused naming the fd, instead of a bare listen EINVAL later', async () => {
+    const client = net.connect((tcp.address() as net.AddressInfo).port, '127.0.0.1');
+    await new Promise((resolve) => client.once('connect', resolve));
+    try {
+      const r = await report([handleFd(client as unknown as net.Server)], { LISTEN_FDS: '1' }, { listenPidSelf: true });
+      expect(r).toMatchObject({ ok: false, code: 'ERR_BATON_BAD_HANDOFF' });
+      expect(r.message).toContain('fd 3 is a connected socket, not a listening one');
+    } finally {
+      client.destroy();
+    }
+  });
+
   test('a descriptor that is not open', async () => {
     const r = await report([handleFd(tcp), fileFd], { LISTEN_FDS: '2' }, { listenPidSelf: true, closeFirst: [4] });
     expect(r).toMatchObject({ ok: false, name: 'BatonError', code: 'ERR_BATON_BAD_HANDOFF' });
     expect(r.message).toContain('fd 4 is not open');
   });
 
-  test('a baton successor whose parent is not the named predecessor refuses the fds', async () => {
-    const r = await report([handleFd(tcp)], handoffEnv(['tcp:*:80'], process.pid + 1_000_000));
+  test('a baton successor whose parent is not the named predecessor, which runs elsewhere, refuses the fds', async () => {
+    // Our own parent is alive and is not the child's parent: the variable leaked.
+    const r = await report([handleFd(tcp)], handoffEnv(['tcp:*:80'], process.ppid));
     expect(r).toMatchObject({ ok: false, code: 'ERR_BATON_BAD_HANDOFF' });
     expect(r.message).toContain(`parent is ${process.pid}`);
+  });
+
+  test('a baton successor whose named predecessor is gone (died while it started) takes the fds', async () => {
+    const r = await report([handleFd(tcp)], handoffEnv(['tcp:*:80'], 4_194_305));
+    expect(r.ok).toBe(true);
+    expect(r.inheritance).toMatchObject({ source: 'baton', predecessorPid: 4_194_305, predecessorGone: true, sockets: [{ fd: 3, name: 'tcp:*:80' }] });
+  });
+});
+
+describe('socketState: listening or connected, from the kernel tables', () => {
+  const inode = (fd: number): bigint => fs.fstatSync(fd, { bigint: true }).ino;
+  const fdOf = (handleOwner: unknown): number => (handleOwner as { _handle: { fd: number } })._handle.fd;
+
+  test('a listening TCP socket, and both ends of a connection on it', async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    await new Promise((resolve) => client.once('connect', resolve));
+    try {
+      expect(socketState(inode(fdOf(server)))).toBe('listening');
+      expect(socketState(inode(fdOf(client)))).toBe('connected');
+    } finally {
+      client.destroy();
+      server.close();
+    }
+  });
+
+  test('a listening unix socket, and a connection to it', async () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'baton-state-')), 's.sock');
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(file, resolve));
+    const client = net.connect(file);
+    await new Promise((resolve) => client.once('connect', resolve));
+    try {
+      expect(socketState(inode(fdOf(server)))).toBe('listening');
+      expect(socketState(inode(fdOf(client)))).toBe('connected');
+    } finally {
+      client.destroy();
+      server.close();
+    }
+  });
+
+  test('no /proc: unknown, and the handoff is not refused for it', () => {
+    expect(socketState(1n, '/nonexistent')).toBe('unknown');
   });
 });

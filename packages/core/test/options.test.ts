@@ -1,7 +1,8 @@
 import { BatonError } from '../src/errors';
 import * as publicApi from '../src/index';
 import { LOG_LEVELS } from '../src/logger';
-import { DEFAULTS, ENV_VARIABLES, optionsFromEnv, resolveOptions, validateOptions, type BatonOptions } from '../src/options';
+import { DEFAULTS, ENV_VARIABLES, MAX_TIMEOUT_MS, optionsFromEnv, resolveOptions, validateOptions, type BatonOptions } from '../src/options';
+import { resolveSupervisorOptions, SUPERVISOR_DEFAULTS } from '../src/supervisor/options';
 
 function thrown(fn: () => unknown): BatonError {
   try {
@@ -24,6 +25,7 @@ describe('DEFAULTS', () => {
     expect(DEFAULTS).toEqual({
       readyTimeoutMs: 30_000,
       drainTimeoutMs: 30_000,
+      settleMs: 5_000,
       logLevel: 'info',
       readiness: 'auto',
       handleSignals: true,
@@ -60,9 +62,20 @@ describe('optionsFromEnv', () => {
       BATON_PID_FILE: 'pidFile',
       BATON_READY_TIMEOUT_MS: 'readyTimeoutMs',
       BATON_DRAIN_TIMEOUT_MS: 'drainTimeoutMs',
+      BATON_SETTLE_MS: 'settleMs',
       BATON_LOG: 'logLevel',
       BATON_CONTROL: 'control',
     });
+  });
+
+  test('settleMs: 0 turns the rollback window off; a negative, fractional or huge value is named with its value', () => {
+    expect(validateOptions({ settleMs: 0 })).toEqual({ settleMs: 0 });
+    expect(optionsFromEnv({ BATON_SETTLE_MS: '0' })).toEqual({ settleMs: 0 });
+    expect(optionsFromEnv({ BATON_SETTLE_MS: '2500' })).toEqual({ settleMs: 2500 });
+    expect(() => validateOptions({ settleMs: -1 })).toThrow('settleMs=-1 is invalid: expected a whole number of milliseconds from 0 to 2147483647');
+    expect(() => validateOptions({ settleMs: 1.5 })).toThrow('settleMs=1.5 is invalid');
+    expect(() => optionsFromEnv({ BATON_SETTLE_MS: 'soon' })).toThrow('BATON_SETTLE_MS="soon" is invalid');
+    expect(() => optionsFromEnv({ BATON_SETTLE_MS: '9999999999' })).toThrow('BATON_SETTLE_MS="9999999999" is invalid');
   });
 
   test('no variables: no options', () => {
@@ -288,5 +301,64 @@ describe('resolveOptions: defaults < code < environment', () => {
     expect(fromCode).toEqual({ drainTimeoutMs: 5 });
     expect(fromEnv).toEqual({ drainTimeoutMs: 6 });
     expect(DEFAULTS.drainTimeoutMs).toBe(30_000);
+  });
+});
+
+describe('baton run reads the BATON_* variables with the same validator (resolveSupervisorOptions)', () => {
+  const resolve = (flags: Parameters<typeof resolveSupervisorOptions>[1], env: NodeJS.ProcessEnv): ReturnType<typeof resolveSupervisorOptions> =>
+    resolveSupervisorOptions(['node', 'app.js'], flags, env, '/srv');
+
+  test('nothing set: the library\'s defaults', () => {
+    expect(resolve({}, {})).toEqual({
+      command: ['node', 'app.js'],
+      workers: 1,
+      readyTimeoutMs: DEFAULTS.readyTimeoutMs,
+      drainTimeoutMs: DEFAULTS.drainTimeoutMs,
+      listen: [],
+      cwd: '/srv',
+      logLevel: DEFAULTS.logLevel,
+    });
+    expect(SUPERVISOR_DEFAULTS).toMatchObject({ readyTimeoutMs: DEFAULTS.readyTimeoutMs, drainTimeoutMs: DEFAULTS.drainTimeoutMs, logLevel: DEFAULTS.logLevel });
+  });
+
+  test('every variable is read', () => {
+    const env = { BATON_PID_FILE: '/run/app.pid', BATON_READY_TIMEOUT_MS: '1500', BATON_DRAIN_TIMEOUT_MS: '2500', BATON_LOG: 'warn', BATON_CONTROL: '/run/app.ctl' };
+    expect(resolve({}, env)).toMatchObject({ pidFile: '/run/app.pid', readyTimeoutMs: 1500, drainTimeoutMs: 2500, logLevel: 'warn', control: '/run/app.ctl' });
+  });
+
+  test('a flag given wins over its variable; a flag not given leaves it', () => {
+    const env = { BATON_PID_FILE: '/env.pid', BATON_READY_TIMEOUT_MS: '1500', BATON_DRAIN_TIMEOUT_MS: '2500', BATON_LOG: 'warn', BATON_CONTROL: '/env.ctl' };
+    const flags = { pidFile: '/flag.pid', readyTimeoutMs: 100, drainTimeoutMs: 200, logLevel: 'debug' as const, control: '/flag.ctl', workers: 3, listen: [':8080'] };
+    expect(resolve(flags, env)).toEqual({ command: ['node', 'app.js'], cwd: '/srv', ...flags });
+    expect(resolve({ drainTimeoutMs: 200, readyTimeoutMs: undefined }, env)).toMatchObject({ drainTimeoutMs: 200, readyTimeoutMs: 1500, pidFile: '/env.pid' });
+  });
+
+  test('an empty variable counts as unset, as in the library', () => {
+    expect(resolve({}, { BATON_PID_FILE: '', BATON_LOG: '', BATON_DRAIN_TIMEOUT_MS: '' })).toEqual(resolve({}, {}));
+  });
+
+  test.each([
+    ['BATON_DRAIN_TIMEOUT_MS', '9999999999', `BATON_DRAIN_TIMEOUT_MS="9999999999" is invalid: expected a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS}`],
+    ['BATON_READY_TIMEOUT_MS', '2147483648', `BATON_READY_TIMEOUT_MS="2147483648" is invalid: expected a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS}`],
+    ['BATON_LOG', 'verbose', 'BATON_LOG="verbose" is invalid: expected silent | error | warn | info | debug'],
+    ['BATON_PID_FILE', '  ', 'BATON_PID_FILE="  " is invalid: expected a non-empty file path'],
+    ['BATON_CONTROL', '/run/\0ctl', 'BATON_CONTROL="/run/\\u0000ctl" is invalid: expected a non-empty file path'],
+  ])('%s=%j stops baton run with the library\'s own message', (variable, raw, message) => {
+    const error = thrown(() => resolve({}, { [variable]: raw }));
+    expect(error).toBeInstanceOf(BatonError);
+    expect(error.code).toBe('ERR_BATON_INVALID_OPTION');
+    expect(error.message).toBe(message);
+    // The same words the first listen() in a worker would have used.
+    expect(thrown(() => optionsFromEnv({ [variable]: raw })).message).toBe(message);
+  });
+
+  test('a bad variable is refused even when a flag overrides it: the workers inherit it', () => {
+    const error = thrown(() => resolve({ drainTimeoutMs: 1000, logLevel: 'info' }, { BATON_DRAIN_TIMEOUT_MS: '9999999999' }));
+    expect(error.code).toBe('ERR_BATON_INVALID_OPTION');
+    expect(error.message).toContain('BATON_DRAIN_TIMEOUT_MS="9999999999"');
+  });
+
+  test('MAX_TIMEOUT_MS is the longest a Node timer waits', () => {
+    expect(MAX_TIMEOUT_MS).toBe(2 ** 31 - 1);
   });
 });

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { BatonError } from '../errors';
+import { descendantsOf } from '../internal/process-tree';
 import { isReadyMessage, type ReadyMessage } from '../wire/ipc';
 
 /** What to start: a next generation (in place) or a worker (`baton run`); both get the same shape. */
@@ -41,7 +42,10 @@ export interface Child {
   /** Sends over the IPC channel; a child that is gone is not an error. */
   send(message: object, handle?: unknown): void;
   signal(signal: NodeJS.Signals): void;
-  /** SIGKILL (and `alsoKill`, e.g. the app behind a wrapper script), then wait, bounded, to reap it. */
+  /**
+   * SIGKILL the child and every process it started (a failed build must not leave its own children
+   * running), and `alsoKill` (e.g. the app behind a wrapper script); then wait, bounded, to reap it.
+   */
   kill(alsoKill?: number): Promise<void>;
   /** Stops waiting for the child: this process may exit while the child lives on (a successor). */
   release(): void;
@@ -123,14 +127,17 @@ class SpawnedChild implements Child {
 
   kill(alsoKill?: number): Promise<void> {
     if (this.hasExited || this.child?.pid === undefined) return this.exited.then(() => undefined);
-    if (alsoKill !== undefined && alsoKill !== this.child.pid) {
+    // Children first, found while the chain that leads to them still exists.
+    const others = descendantsOf(this.child.pid);
+    if (alsoKill !== undefined && alsoKill !== this.child.pid && !others.includes(alsoKill)) others.push(alsoKill);
+    this.child.kill('SIGKILL');
+    for (const pid of others) {
       try {
-        process.kill(alsoKill, 'SIGKILL');
+        process.kill(pid, 'SIGKILL');
       } catch {
         // Gone already.
       }
     }
-    this.child.kill('SIGKILL');
     const bounded = new Promise<void>((resolve) => setTimeout(resolve, REAP_TIMEOUT_MS).unref());
     return Promise.race([this.exited.then(() => undefined), bounded]);
   }

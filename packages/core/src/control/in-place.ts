@@ -51,12 +51,28 @@ export class InPlaceControl {
   /** The socket to hand to the next generation, if it is up. */
   handoff(): { key: string; fd: number } | undefined {
     const fd = this.server?.fd;
-    return fd === undefined ? undefined : { key: `${CONTROL_KEY_PREFIX}${this.file}`, fd };
+    return fd === undefined ? undefined : { key: this.key, fd };
+  }
+
+  /** The listener key under which this socket travels. */
+  get key(): string {
+    return `${CONTROL_KEY_PREFIX}${this.file}`;
+  }
+
+  /** The listening handle, to send a copy back to a predecessor (for its rollback window). */
+  handle(): unknown {
+    return this.server?.listeningHandle;
   }
 
   /** Stops accepting here; the next generation serves the same socket, so its path stays. */
   handOver(): void {
     this.server?.handOver();
+  }
+
+  /** The successor died in the rollback window: accept again on the copy it sent back, if any. */
+  resume(handles: ReadonlyMap<string, unknown>): void {
+    const handle = handles.get(this.key);
+    if (handle !== undefined) this.server?.resume(handle);
   }
 
   /** Final shutdown: stops accepting and removes the path. */

@@ -46,6 +46,16 @@ export class ControlServer {
   }
 
   /** The listening descriptor, to hand over; undefined before bind completes. */
+  /** The listening handle itself, to send a copy over IPC (undefined when not listening). */
+  get listeningHandle(): unknown {
+    return (this.server as unknown as { _handle?: unknown })._handle ?? undefined;
+  }
+
+  /** Accepts again on `handle` (a copy of this very socket) after handOver(): a rollback. */
+  resume(handle: unknown): void {
+    if (!this.server.listening) this.server.listen(handle as net.ListenOptions);
+  }
+
   get fd(): number | undefined {
     const fd = (this.server as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
     return typeof fd === 'number' && fd >= 0 ? fd : undefined;

@@ -1,8 +1,9 @@
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { DrainTracker } from '../drain-tracker';
+import { DrainTracker, type DrainResult } from '../drain-tracker';
 import { BatonError } from '../errors';
 import { parseListenArgs } from '../internal/listen-args';
+import { removeSocketFile } from '../internal/unix-path-guard';
 import { RELOAD_SIGNAL, STOP_SIGNALS } from '../internal/signals';
 import { createStderrLogger, LifecycleLog } from '../logger';
 import { optionsFromEnv, resolveOptions, validateOptions, type BatonOptions, type ResolvedOptions } from '../options';
@@ -25,6 +26,8 @@ interface Listener {
   server: net.Server;
   tracker: DrainTracker;
   listening: boolean;
+  /** A unix socket adopted from a predecessor: libuv will not unlink a path it did not bind. */
+  adoptedPath?: string;
 }
 
 function handleFd(server: net.Server): number | undefined {
@@ -66,6 +69,7 @@ export class Generation {
   private lastReload: LastReload | undefined;
   private stopSignals = 0;
   private retiring = false;
+  private drainRun: Promise<{ results: DrainResult[]; startedAt: number }> | undefined;
 
   /**
    * `inherited`: what this process was handed (readInheritance), or the error reading it raised, which
@@ -114,7 +118,10 @@ export class Generation {
       const from = describeSource(this.inheritance);
       this.log.debug('adopt', `${key}: adopting fd ${inherited.fd} from ${from}`, { key, fd: inherited.fd });
       // Node learns a pipe's name only from listen(path): without this, address() is null after adopting.
-      if (request.options.path !== undefined) (server as unknown as { _pipeName?: string })._pipeName = request.options.path;
+      if (request.options.path !== undefined) {
+        (server as unknown as { _pipeName?: string })._pipeName = request.options.path;
+        listener.adoptedPath = request.options.path;
+      }
       const backlog = request.options.backlog ? { backlog: request.options.backlog } : {};
       server.listen({ fd: inherited.fd, ...backlog }, request.callback);
     } else {
@@ -180,6 +187,8 @@ export class Generation {
       reload: () => this.reload(),
       handoff: () => this.handoff(),
       retire: (reason) => this.retire(reason),
+      standBy: () => this.standBy(),
+      resume: (handles, why) => this.resume(handles, why),
     };
   }
 
@@ -216,7 +225,7 @@ export class Generation {
     if (closed.length > 0) this.log.info('close-unused', `closed inherited fds the new code does not listen on: ${closed.join(', ')}`);
     const described = this.listeners.map((l) => describeListener(l)).join(', ');
     this.upstream.ready(
-      this.listeners.map((l) => l.key),
+      this.listeners.map(({ key, server }) => ({ key, server })),
       described,
       this.readyAt - this.startedAt,
     );
@@ -226,10 +235,10 @@ export class Generation {
     if (this.phase === 'idle' || this.phase === 'starting') {
       throw new BatonError('ERR_BATON_NOT_LISTENING', `pid ${this.host.pid} cannot reload before it is ready (phase ${this.phase})`);
     }
-    if (this.phase === 'retiring') {
+    if (this.phase === 'retiring' || this.phase === 'standby') {
       const successor = this.upstream.relations().successorPid;
       const to = successor !== undefined ? `; pid ${successor} serves now` : '';
-      throw new BatonError('ERR_BATON_RETIRING', `pid ${this.host.pid} is retiring and cannot reload${to}`);
+      throw new BatonError('ERR_BATON_RETIRING', `pid ${this.host.pid} has handed over and cannot reload${to}`);
     }
     this.phase = 'reloading';
     let result: ReloadResult;
@@ -240,18 +249,20 @@ export class Generation {
       // Nothing changed here: keep serving, and let the next reload try again.
       if (this.phase === 'reloading') this.phase = 'serving';
       this.lastReload = { ok: false, at: new Date(this.host.now()).toISOString(), code: failure.code, message: failure.message };
-      this.log.error('reload-failed', `reload failed, still serving as pid ${this.host.pid}: ${failure.message}`, { code: failure.code });
+      const now = this.stopSignals > 0 ? 'stopping as asked' : 'still serving';
+      this.log.error('reload-failed', `reload failed, ${now} as pid ${this.host.pid}: ${failure.message}`, { code: failure.code });
       if (this.stopSignals > 0) this.retire('shutdown');
       throw error;
     }
     this.lastReload = { ok: true, at: new Date(this.host.now()).toISOString(), pid: result.pid, readyMs: result.readyMs };
-    // In place the upstream has already retired this generation; under `baton run` the supervisor will.
+    // In place the upstream has already handed over; under `baton run` the supervisor retires us.
     if (this.phase === 'reloading') this.phase = 'serving';
+    if (this.stopSignals > 0 && this.phase === 'serving') this.retire('shutdown');
     return result;
   }
 
   private onReloadSignal(): void {
-    if (this.phase === 'retiring') {
+    if (this.phase === 'retiring' || this.phase === 'standby') {
       const successor = this.upstream.relations().successorPid;
       const to = successor !== undefined ? ` (pid ${successor} serves now)` : '';
       this.log.info('reload-ignored', `SIGHUP ignored: pid ${this.host.pid} is retiring${to}`);
@@ -276,8 +287,17 @@ export class Generation {
       return;
     }
     if (this.phase === 'reloading') {
-      // The reload settles (its successor is killed or takes over), then this process retires.
-      this.log.info('stop', `${signal}: will drain and exit once the reload in progress settles`);
+      // Invariant 8: a stop beats a reload. The successor still starting is killed; the reload fails
+      // and this generation drains and exits (runReload sees the stop), so the service stops.
+      this.log.info('stop', `${signal}: the reload in progress ends first (a successor still starting is killed), then this generation drains and exits`);
+      this.upstream.cancelReload(signal);
+      return;
+    }
+    if (this.phase === 'standby') {
+      // The successor serves already: this one stops waiting to take the sockets back.
+      const successor = this.upstream.relations().successorPid;
+      this.log.info('stop', `${signal}: handed over to pid ${successor}; draining and exiting now`);
+      this.retire('reload');
       return;
     }
     if (this.phase === 'retiring') {
@@ -288,41 +308,93 @@ export class Generation {
     this.retire('shutdown');
   }
 
+  /**
+   * Handed over, in the rollback window: stop accepting here (the sockets live on) and drain politely
+   * (clients move to the successor), but do not exit: the role either retires this generation once the
+   * successor has settled, or resumes it if the successor died.
+   */
+  private standBy(): void {
+    this.phase = 'standby';
+    void this.startDrain('reload');
+  }
+
+  /** The successor died within the settle time: accept again on our own sockets and serve as before. */
+  private resume(handles: ReadonlyMap<string, unknown>, why: string): string[] {
+    if (this.phase !== 'standby') return this.listeners.map((l) => l.key);
+    const missing: string[] = [];
+    for (const l of this.listeners) {
+      l.tracker.resume();
+      const handle = handles.get(l.key);
+      if (handle === undefined) missing.push(l.key);
+      // A TCP handle is adopted as it is; a pipe handle by its fd (net.Server#listen takes either).
+      else l.server.listen(handle as net.ListenOptions);
+    }
+    this.drainRun = undefined;
+    this.phase = 'serving';
+    this.lastReload = { ok: false, at: new Date(this.host.now()).toISOString(), code: 'ERR_BATON_CHILD_EXITED', message: why };
+    return missing;
+  }
+
   /** Drains every listener, runs the hooks, exits 0. From now on this generation cannot reload. */
   private retire(reason: RetireReason): void {
     if (this.retiring) return;
     this.retiring = true;
+    const alreadyDraining = this.phase === 'standby';
     this.phase = 'retiring';
     // Replaced: the caller of reload() (an /upgrade handler) answers first, on this turn, and its
     // response still gets Connection: close. Stopping: every response from now on gets it.
-    if (reason === 'reload') this.host.nextTurn(() => void this.drain(reason));
-    else void this.drain(reason);
+    if (reason === 'reload' && !alreadyDraining) this.host.nextTurn(() => void this.finish(reason));
+    else void this.finish(reason);
   }
 
-  private async drain(reason: RetireReason): Promise<void> {
-    const started = this.host.now();
+  /** The drain (started now, or in the rollback window), then the exit hooks, then exit. */
+  private async finish(reason: RetireReason): Promise<void> {
+    const { results, startedAt } = await this.startDrain(reason);
+    if (results.some((r) => r.resumed)) return;
+    const budget = this.options.drainTimeoutMs;
+    const forced = results.reduce((n, r) => n + r.forced, 0);
+    const elapsed = this.host.now() - startedAt;
+    if (forced > 0) this.log.warn('drained', `drain deadline of ${budget} ms reached: closed ${forced} connections by force; exiting`, { forced });
+    else this.log.info('drained', `drained in ${(elapsed / 1000).toFixed(1)} s; exiting`, { durationMs: elapsed });
+    this.upstream.drained(elapsed, forced);
+    // One budget for the whole stop: the hooks get what the drain left of it.
+    await this.runExitHooks(budget, Math.max(0, budget - (this.host.now() - startedAt)));
+    this.exit();
+  }
+
+  /**
+   * Starts the polite drain of every listener once (later calls share it) and runs the onDrain hooks
+   * at its start. Resolves when every connection closed or the deadline closed them, or when a
+   * rollback resumed the listeners.
+   */
+  private startDrain(reason: RetireReason): Promise<{ results: DrainResult[]; startedAt: number }> {
+    if (this.drainRun) return this.drainRun;
+    const startedAt = this.host.now();
     const deadline = this.options.drainTimeoutMs;
     const upgradedSockets = this.listeners.flatMap((l) => l.tracker.upgradedSockets());
     this.upstream.draining(reason, sumCounts(this.listeners.map((l) => l.tracker.counts())));
-    if (this.upstream.socketsLiveOn(reason)) for (const l of this.listeners) l.tracker.handOverListener();
+    if (this.upstream.socketsLiveOn(reason)) {
+      for (const l of this.listeners) l.tracker.handOverListener();
+    } else {
+      // The last process to serve a unix socket it adopted removes the path, so the next start can bind it.
+      for (const l of this.listeners.filter((l) => l.adoptedPath !== undefined)) {
+        l.tracker.stopAccepting();
+        removeSocketFile(l.adoptedPath as string);
+      }
+    }
     const drains = Promise.all(this.listeners.map((l) => l.tracker.drain(deadline)));
     for (const hook of this.drainHooks) {
       Promise.resolve()
         .then(() => hook({ reason, upgradedSockets }))
         .catch((error: unknown) => this.log.error('drain-hook', `onDrain hook failed: ${(error as Error)?.message ?? error}`));
     }
-    const results = await drains;
-    const forced = results.reduce((n, r) => n + r.forced, 0);
-    const elapsed = this.host.now() - started;
-    if (forced > 0) this.log.warn('drained', `drain deadline of ${deadline} ms reached: closed ${forced} connections by force; exiting`, { forced });
-    else this.log.info('drained', `drained in ${(elapsed / 1000).toFixed(1)} s; exiting`, { durationMs: elapsed });
-    this.upstream.drained(elapsed, forced);
-    await this.runExitHooks(deadline);
-    this.exit();
+    this.drainRun = drains.then((results) => ({ results, startedAt }));
+    return this.drainRun;
   }
 
-  /** The app's clean-up (close pools, flush logs), bounded so a stuck hook cannot keep us alive. */
-  private async runExitHooks(timeoutMs: number): Promise<void> {
+  /** The app's clean-up (close pools, flush logs), cut when the stop budget runs out. */
+  private async runExitHooks(budgetMs: number, timeoutMs: number): Promise<void> {
+    if (this.exitHooks.length === 0) return;
     const hooks = this.exitHooks.map(async (hook) => {
       try {
         await hook();
@@ -333,7 +405,7 @@ export class Generation {
     let timer: { unref(): void } | undefined;
     const timeout = new Promise<void>((resolve) => {
       timer = this.host.setTimeout(() => {
-        this.log.warn('exit-hook', `onExit hooks still running after ${timeoutMs} ms; exiting anyway`);
+        this.log.warn('exit-hook', `onExit hooks still running when the stop budget of ${budgetMs} ms ran out; exiting anyway`);
         resolve();
       }, timeoutMs);
     });

@@ -1,6 +1,5 @@
 import type net from 'node:net';
-import type { ChildPlan } from '../child/spawn';
-import { waitForReady } from '../child/spawn';
+import { waitForReady, type Child } from '../child/spawn';
 import { InPlaceControl } from '../control/in-place';
 import { BatonError } from '../errors';
 import { assertPidFileWritable, readPidFile, removePidFileIfOurs, writePidFile } from '../internal/pid-file';
@@ -8,8 +7,8 @@ import { wrapperWarning } from '../internal/wrapper-check';
 import { handoffEnv, type Inheritance } from '../wire/handoff-env';
 import type { RetireReason } from '../wire/ipc';
 import type { ConnectionCounts, GenerationMode, ReloadResult, Status } from '../wire/types';
-import type { Host } from './host';
-import type { GenerationPort, Upstream } from './upstream';
+import type { Host, ParentChannel } from './host';
+import type { GenerationPort, ServedListener, Upstream } from './upstream';
 
 /** The command that starts the next generation, and the flags that could not come along. */
 export interface SuccessorCommand {
@@ -43,11 +42,29 @@ export function successorCommand(host: Pick<Host, 'argv' | 'execArgv' | 'execPat
  * (each generation writes its own pid when ready), the control socket (handed on with the listeners)
  * and systemd notifications. It serves a plain start, a reload's successor and socket activation.
  */
+/** A successor being started, so a stop signal can cancel it. */
+interface Starting {
+  child: Child;
+  cancelledBy?: NodeJS.Signals;
+}
+
+/**
+ * The in-place role (endless's model): a reload starts the next generation of this very process with
+ * the listening sockets; once it is ready this generation stands by for the settle time (not accepting,
+ * serving what is open, holding copies of the sockets the successor sent back) and then drains and
+ * exits, or, if the successor died meanwhile, accepts again: nginx's binary-upgrade rollback, done
+ * automatically. This role owns the pid file (each generation writes its own pid when ready), the
+ * control socket (handed on with the listeners) and systemd notifications. It serves a plain start, a
+ * reload's successor and socket activation.
+ */
 export class InPlaceUpstream implements Upstream {
   readonly mode: GenerationMode;
   private port!: GenerationPort;
   private control: InPlaceControl | undefined;
   private successorPid: number | undefined;
+  private starting: Starting | undefined;
+  /** Ends the rollback window early (a stop signal, or the drain began for another reason). */
+  private endStandby: (() => void) | undefined;
 
   constructor(
     private readonly host: Host,
@@ -67,14 +84,16 @@ export class InPlaceUpstream implements Upstream {
       const warning = wrapperWarning(this.host.env, this.host.pid, this.host.ppid, options.pidFile !== undefined);
       if (warning) port.log.warn('wrapper', warning);
     }
+    if (this.inheritance.predecessorGone) {
+      port.log.warn('predecessor-gone', `pid ${this.inheritance.predecessorPid} died while this generation started; serving in its place`);
+    }
   }
 
   bound(_key: string, _server: net.Server): void {
     // Nobody else keeps a copy of our sockets in place: they travel only at a reload.
   }
 
-  ready(keys: string[], described: string, readyMs: number): void {
-    void keys;
+  ready(listeners: ServedListener[], described: string, readyMs: number): void {
     const { log } = this.port;
     const pidFile = this.port.options().pidFile;
     const predecessor = this.inheritance.predecessorPid;
@@ -93,11 +112,31 @@ export class InPlaceUpstream implements Upstream {
       log.info('ready', `serving on ${described} (pid ${this.host.pid})`);
       return;
     }
-    void this.host.notify({ MAINPID: this.host.pid, READY: 1 });
-    this.host.parent?.send({ baton: 'ready', pid: this.host.pid, keys }).catch((error: Error) => {
+    if (this.inheritance.predecessorGone || !this.host.parent?.connected) {
+      // Nobody to tell but systemd, whose main process died: this one is it now.
+      void this.host.notify({ MAINPID: this.host.pid, READY: 1 });
+      log.info('ready', `serving on ${described} (pid ${this.host.pid}) in place of pid ${predecessor}`);
+      return;
+    }
+    void this.tellPredecessor(predecessor, listeners).catch((error: Error) => {
       log.error('ready', `cannot tell pid ${predecessor} that this generation is ready: ${error.message}`);
     });
     log.info('ready', `generation ${this.host.pid} ready ${readyMs} ms after loading baton, on ${described}; telling pid ${predecessor}`);
+  }
+
+  /**
+   * Copies of our listening sockets first (the predecessor holds them through the settle time to
+   * take them back if we die), then systemd hears the new MAINPID, and only then the predecessor
+   * hears "ready" and may exit: systemd never sees its main process gone without a successor.
+   */
+  private async tellPredecessor(predecessor: number, listeners: ServedListener[]): Promise<void> {
+    const parent = this.host.parent as ParentChannel;
+    const copies = listeners.map(({ key, server }) => ({ key, handle: (server as unknown as { _handle?: unknown })._handle }));
+    if (this.control) copies.push({ key: this.control.key, handle: this.control.handle() });
+    for (const { key, handle } of copies) if (handle) await parent.send({ baton: 'listener', key }, handle);
+    await this.host.notify({ MAINPID: this.host.pid, READY: 1 });
+    await parent.send({ baton: 'ready', pid: this.host.pid, keys: listeners.map((l) => l.key) });
+    void predecessor;
   }
 
   async reload(): Promise<ReloadResult> {
@@ -116,35 +155,73 @@ export class InPlaceUpstream implements Upstream {
 
     void this.host.notify({ RELOADING: 1, MONOTONIC_USEC: this.host.monotonicUsec() });
     log.info('reload', `starting next generation: ${[command.file, ...command.args].join(' ')}`);
-    const plan: ChildPlan = {
+    const child = this.host.spawn({
       role: 'next generation',
       file: command.file,
       args: command.args,
       cwd: this.host.startCwd,
       env: { ...this.host.env, ...handoffEnv(sockets.keys, this.host.pid) },
       fds: sockets.fds,
-    };
-    const child = this.host.spawn(plan);
+    });
     if (child.pid > 0) log.debug('reload', `next generation is pid ${child.pid}`);
+    const starting: Starting = { child };
+    this.starting = starting;
+    // What the successor sends back before "ready": copies of its listening sockets, for a rollback.
+    const handles = new Map<string, unknown>();
+    const stopCollecting = child.onMessage((message, handle) => {
+      const m = message as { baton?: string; key?: unknown };
+      if (m?.baton === 'listener' && typeof m.key === 'string' && handle) handles.set(m.key, handle);
+    });
     let readyMs: number;
     try {
       ({ readyMs } = await waitForReady(child, { timeoutMs: this.port.options().readyTimeoutMs }, () => this.host.now()));
+      // A stop signal that came while the ready message was on its way still wins.
+      if (starting.cancelledBy) {
+        await child.kill();
+        throw new BatonError('ERR_BATON_CHILD_EXITED', 'killed by a stop signal', { pid: child.pid });
+      }
     } catch (error) {
+      stopCollecting();
+      closeHandles(handles);
+      this.starting = undefined;
       this.undoFailedSuccessor(error as BatonError);
       void this.host.notify({ READY: 1 });
+      if (starting.cancelledBy) {
+        throw new BatonError('ERR_BATON_RETIRING', `reload cancelled by ${starting.cancelledBy}: next generation pid ${child.pid} was killed before it took over`, {
+          pid: child.pid,
+        });
+      }
       throw error;
     }
-    // The successor no longer needs us: let this process exit without waiting for it.
-    child.release();
+    stopCollecting();
+    this.starting = undefined;
     this.successorPid = child.pid;
     const counts = this.port.status().connections;
+    const settleMs = this.port.options().settleMs;
+    const standing = settleMs > 0 && handles.size > 0;
     log.info(
       'handed-over',
-      `generation ${child.pid} ready in ${readyMs} ms; draining ${counts.sockets} connections (${counts.activeRequests} requests in flight)`,
+      `generation ${child.pid} ready in ${readyMs} ms; ` +
+        (standing
+          ? `standing by for ${settleMs} ms (not accepting, ${counts.sockets} connections open) to take the sockets back if it dies`
+          : `draining ${counts.sockets} connections (${counts.activeRequests} requests in flight)`),
       { successorPid: child.pid, readyMs, ...counts },
     );
-    this.port.retire('reload');
+    if (standing) this.standBy(child, handles, settleMs);
+    else {
+      closeHandles(handles);
+      child.release();
+      this.port.retire('reload');
+    }
     return { pid: child.pid, previousPid: this.host.pid, readyMs };
+  }
+
+  cancelReload(signal: NodeJS.Signals): void {
+    const starting = this.starting;
+    if (!starting || starting.cancelledBy) return;
+    starting.cancelledBy = signal;
+    this.port.log.info('reload', `${signal}: killing next generation pid ${starting.child.pid}, which was still starting`);
+    void starting.child.kill();
   }
 
   socketsLiveOn(reason: RetireReason): boolean {
@@ -161,6 +238,7 @@ export class InPlaceUpstream implements Upstream {
   }
 
   exiting(): void {
+    this.endStandby?.();
     // After a handover the file names the successor; only a final shutdown removes it.
     const pidFile = this.port?.options().pidFile;
     if (pidFile !== undefined) removePidFileIfOurs(pidFile, this.host.pid);
@@ -174,6 +252,52 @@ export class InPlaceUpstream implements Upstream {
     };
   }
 
+  /**
+   * The rollback window: not accepting, holding `handles`, until the successor has stayed up for
+   * `settleMs` (then drain and exit as after any reload) or dies (then accept again and serve).
+   */
+  private standBy(child: Child, handles: Map<string, unknown>, settleMs: number): void {
+    const { log } = this.port;
+    const readyAt = this.host.now();
+    this.port.standBy();
+    let over = false;
+    const finish = (): void => {
+      over = true;
+      this.endStandby = undefined;
+      this.host.clearTimeout(timer);
+      closeHandles(handles);
+      child.release();
+    };
+    const timer = this.host.setTimeout(() => {
+      if (over) return;
+      finish();
+      log.info('settled', `generation ${child.pid} stayed up ${settleMs} ms; draining`);
+      this.port.retire('reload');
+    }, settleMs);
+    this.endStandby = finish;
+    void child.exited.then((exit) => {
+      // Too late once the drain has moved on to exiting (the settle time passed, or a stop signal).
+      if (over || this.port.status().phase !== 'standby') return;
+      over = true;
+      this.endStandby = undefined;
+      this.host.clearTimeout(timer);
+      const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+      const why = `rolled back: next generation pid ${child.pid} ${how} ${this.host.now() - readyAt} ms after it was ready; pid ${this.host.pid} serves again`;
+      this.successorPid = undefined;
+      const missing = this.port.resume(handles, why);
+      this.control?.resume(handles);
+      const pidFile = this.port.options().pidFile;
+      try {
+        if (pidFile !== undefined) writePidFile(pidFile, this.host.pid);
+      } catch (error) {
+        log.error('pid-file', (error as Error).message);
+      }
+      void this.host.notify({ MAINPID: this.host.pid, READY: 1 });
+      log.error('rolled-back', why, { successorPid: child.pid });
+      if (missing.length > 0) log.error('rolled-back', `no copy of ${missing.join(', ')} came back from pid ${child.pid}: not accepting there`);
+    });
+  }
+
   /** A successor killed between writing the pid file and saying ready must not leave its pid there. */
   private undoFailedSuccessor(failure: BatonError): void {
     const pidFile = this.port.options().pidFile;
@@ -181,4 +305,10 @@ export class InPlaceUpstream implements Upstream {
       writePidFile(pidFile, this.host.pid);
     }
   }
+}
+
+/** Closes the copies of listening sockets a successor sent back (never accepted on here). */
+function closeHandles(handles: Map<string, unknown>): void {
+  for (const handle of handles.values()) (handle as { close?: () => void }).close?.();
+  handles.clear();
 }

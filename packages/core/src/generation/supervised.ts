@@ -3,7 +3,7 @@ import { BatonError, errorFromWire } from '../errors';
 import { isBatonMessage, type GenerationMessage, type RetireReason, type SupervisorMessage } from '../wire/ipc';
 import type { ConnectionCounts, GenerationMode, ReloadResult, Status } from '../wire/types';
 import type { Host, ParentChannel } from './host';
-import type { GenerationPort, Upstream } from './upstream';
+import type { GenerationPort, ServedListener, Upstream } from './upstream';
 
 /**
  * The role of a worker under `baton run`: the supervisor keeps every listening socket and one stable
@@ -48,8 +48,8 @@ export class SupervisedUpstream implements Upstream {
   }
 
   /** `keys`: the listeners this worker serves, so the supervisor can let go of sockets no build uses. */
-  ready(keys: string[], described: string, readyMs: number): void {
-    this.send({ baton: 'ready', pid: this.host.pid, keys });
+  ready(listeners: ServedListener[], described: string, readyMs: number): void {
+    this.send({ baton: 'ready', pid: this.host.pid, keys: listeners.map((l) => l.key) });
     this.port.log.info(
       'ready',
       `worker ${this.host.pid} ready ${readyMs} ms after loading baton, on ${described}; telling supervisor pid ${this.supervisorPid}`,
@@ -68,6 +68,12 @@ export class SupervisedUpstream implements Upstream {
       this.send({ baton: 'reload', id });
     });
   }
+
+  /**
+   * A stop signal sent to a worker during its reload request: the rolling reload belongs to the
+   * supervisor (signal it to stop the service); this worker drains once the request settles.
+   */
+  cancelReload(_signal: NodeJS.Signals): void {}
 
   /** The supervisor holds every socket (and removes unix paths at its own exit). */
   socketsLiveOn(_reason: RetireReason): boolean {

@@ -10,6 +10,12 @@ export interface HandoffSockets {
   fds: number[];
 }
 
+/** A listener as the role sees it. */
+export interface ServedListener {
+  key: string;
+  server: net.Server;
+}
+
 /** What a role may ask of the generation it serves: a narrow view, not the state machine itself. */
 export interface GenerationPort {
   readonly log: LifecycleLog;
@@ -21,6 +27,13 @@ export interface GenerationPort {
   handoff(): HandoffSockets;
   /** Drain and exit: this generation was replaced (`reload`), or the service stops (`shutdown`). */
   retire(reason: RetireReason): void;
+  /** Handed over: stop accepting (the sockets live on), keep serving open connections, wait. */
+  standBy(): void;
+  /**
+   * The successor died during the settle time: accept again on `handles` (copies of our own listening
+   * sockets, by key) and serve as before. Returns the keys that could not be resumed.
+   */
+  resume(handles: ReadonlyMap<string, unknown>, why: string): string[];
 }
 
 /**
@@ -37,9 +50,11 @@ export interface Upstream {
   /** A socket this generation bound itself (not inherited). */
   bound(key: string, server: net.Server): void;
   /** Every listener is up and the app's start-up is done: tell whoever waits for it. */
-  ready(keys: string[], described: string, readyMs: number): void;
+  ready(listeners: ServedListener[], described: string, readyMs: number): void;
   /** Carries out a reload; rejects with a coded BatonError when it failed and nothing changed. */
   reload(): Promise<ReloadResult>;
+  /** A stop signal arrived during reload(): make it settle now (kill a successor still starting). */
+  cancelReload(signal: NodeJS.Signals): void;
   /** Whether the listening sockets live on in another process once this one stops accepting. */
   socketsLiveOn(reason: RetireReason): boolean;
   /** The drain starts, holding `counts`. */

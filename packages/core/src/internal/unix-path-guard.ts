@@ -26,3 +26,12 @@ export function closeKeepingUnixPath(close: () => void, server: net.Server): voi
   if (fs.existsSync(socketPath)) fs.unlinkSync(keep);
   else fs.renameSync(keep, socketPath);
 }
+
+/** Removes `file` if it is a socket file (never a regular file someone put there); gone already is fine. */
+export function removeSocketFile(file: string): void {
+  try {
+    if (fs.lstatSync(file).isSocket()) fs.rmSync(file, { force: true });
+  } catch {
+    // Already gone.
+  }
+}

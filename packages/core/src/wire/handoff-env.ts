@@ -32,6 +32,23 @@ export interface Inheritance {
   predecessorPid?: number;
   /** Set when this process is a worker of `baton run` (BATON_SUPERVISOR_PID). */
   supervisorPid?: number;
+  /** The predecessor died before this successor read its handoff: it serves alone from the start. */
+  predecessorGone?: boolean;
+}
+
+/** kill(pid, 0): EPERM means it exists but belongs to someone else. A zombie (state Z) is dead. */
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
+  }
 }
 
 const NONE: Inheritance = { source: 'none', sockets: [] };
@@ -54,6 +71,39 @@ function describeFd(fd: number, variable: string): void {
     const kind = stat.isFile() ? 'a regular file' : stat.isFIFO() ? 'a pipe' : stat.isCharacterDevice() ? 'a character device' : 'not a socket';
     throw bad(`${variable}: fd ${fd} is ${kind}, not a listening socket`);
   }
+  // listen({ fd }) on a connected socket fails later with a bare `listen EINVAL`: say which fd it is.
+  if (socketState(stat.ino) === 'connected') throw bad(`${variable}: fd ${fd} is a connected socket, not a listening one`);
+}
+
+/**
+ * Whether the socket with inode `ino` listens, from the kernel's socket tables (Linux /proc/net; Node
+ * cannot getsockopt(SO_ACCEPTCONN)). 'unknown' where /proc is missing or the socket is not listed.
+ */
+export function socketState(ino: bigint, procNet = '/proc/net'): 'listening' | 'connected' | 'unknown' {
+  const inode = ino.toString();
+  for (const table of ['tcp', 'tcp6']) {
+    const row = findRow(`${procNet}/${table}`, (fields) => fields[9] === inode);
+    // st 0A is TCP_LISTEN.
+    if (row) return row[3] === '0A' ? 'listening' : 'connected';
+  }
+  const unix = findRow(`${procNet}/unix`, (fields) => fields[6] === inode);
+  // Flags 00010000 is __SO_ACCEPTCON: listen() was called on it.
+  if (unix) return (parseInt(unix[3] ?? '0', 16) & 0x10000) !== 0 ? 'listening' : 'connected';
+  return 'unknown';
+}
+
+function findRow(file: string, match: (fields: string[]) => boolean): string[] | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'latin1');
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split('\n').slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (match(fields)) return fields;
+  }
+  return undefined;
 }
 
 /** Set in every worker of `baton run`: the supervisor's pid (its sockets need no LISTEN_PID check). */
@@ -82,9 +132,15 @@ export function workerEnv(names: readonly string[], supervisorPid: number): Reco
  * Reads (and validates) what this process inherited. Pure apart from fstat: removing the variables
  * from process.env is the caller's job, so the app's own child processes never see them.
  */
-export function readInheritance(env: NodeJS.ProcessEnv, pid: number, ppid: number): Inheritance {
+export function readInheritance(
+  env: NodeJS.ProcessEnv,
+  pid: number,
+  ppid: number,
+  isAlive: (pid: number) => boolean = processIsAlive,
+): Inheritance {
   const { LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID, BATON_PREDECESSOR_PID, BATON_SUPERVISOR_PID } = env;
   let predecessorPid: number | undefined;
+  let orphaned = false;
   if (BATON_SUPERVISOR_PID !== undefined) return readSupervised(env, BATON_SUPERVISOR_PID);
 
   if (BATON_PREDECESSOR_PID !== undefined) {
@@ -92,9 +148,13 @@ export function readInheritance(env: NodeJS.ProcessEnv, pid: number, ppid: numbe
       throw bad(`BATON_PREDECESSOR_PID=${JSON.stringify(BATON_PREDECESSOR_PID)} is not a process id`);
     }
     predecessorPid = Number(BATON_PREDECESSOR_PID);
-    if (predecessorPid !== ppid) {
+    // A predecessor that died while we started (kill -9, the OOM killer) left us reparented: its
+    // sockets are ours now, and we serve alone. One that still runs elsewhere is not our parent: the
+    // variable leaked from another process, and whatever sits at fd 3 is not meant for us.
+    if (predecessorPid !== ppid && isAlive(predecessorPid)) {
       throw bad(`BATON_PREDECESSOR_PID=${predecessorPid} but this process's parent is ${ppid}: the variable leaked from another process`);
     }
+    if (predecessorPid !== ppid) orphaned = true;
     if (LISTEN_FDS === undefined) throw bad(`BATON_PREDECESSOR_PID=${predecessorPid} is set but LISTEN_FDS is not`);
   }
   if (LISTEN_FDS === undefined) return NONE;
@@ -139,7 +199,7 @@ export function readInheritance(env: NodeJS.ProcessEnv, pid: number, ppid: numbe
     describeFd(fd, `LISTEN_FDS=${count}`);
     return { fd, name, claimed: false };
   });
-  return { source, sockets, ...(predecessorPid !== undefined ? { predecessorPid } : {}) };
+  return { source, sockets, ...(predecessorPid !== undefined ? { predecessorPid } : {}), ...(orphaned ? { predecessorGone: true } : {}) };
 }
 
 /**

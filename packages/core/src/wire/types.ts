@@ -27,9 +27,10 @@ export function sumCounts(counts: ConnectionCounts[]): ConnectionCounts {
 
 /**
  * starting: listen() called, not ready yet; serving: ready; reloading: serving while a successor starts;
- * retiring: handed over or shutting down, draining, about to exit.
+ * standby: handed over, no longer accepting, still serving its open connections and ready to take the
+ * sockets back if the successor dies within the settle time; retiring: draining, about to exit.
  */
-export type Phase = 'idle' | 'starting' | 'serving' | 'reloading' | 'retiring';
+export type Phase = 'idle' | 'starting' | 'serving' | 'reloading' | 'standby' | 'retiring';
 
 /** How this process came to serve: started plainly, as a reload's successor, by systemd, or by `baton run`. */
 export type GenerationMode = 'plain' | 'successor' | 'socket-activated' | 'supervised';
