@@ -1,6 +1,8 @@
 // Lint: the recommended rules of ESLint and typescript-eslint, nothing exotic. Type checking is tsc's job
-// (`pnpm typecheck`); `pnpm lint` runs both.
+// (`pnpm typecheck`), layout is prettier's (`pnpm format:check`), import rules are dependency-cruiser's
+// (`pnpm deps`, .dependency-cruiser.cjs); `pnpm lint` runs all four.
 import js from '@eslint/js';
+import prettier from 'eslint-config-prettier';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
@@ -25,4 +27,6 @@ export default tseslint.config(
     files: ['**/*.test.ts', 'test/**/*.ts'],
     languageOptions: { globals: { ...globals.jest } },
   },
+  // Last: turns off every ESLint rule about layout, which prettier owns (`pnpm format:check`).
+  prettier,
 );

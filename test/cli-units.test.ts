@@ -10,7 +10,7 @@ import { resolveWorkerCommand } from '../packages/core/src/supervisor/command';
 import { bindListenFlag } from '../packages/core/src/supervisor/listen-flags';
 import { ListenerInventory } from '../packages/core/src/supervisor/listener-inventory';
 import { checkControlPath } from '../packages/core/src/control/socket-path';
-import { claimInherited, readInheritance } from '../packages/core/src/internal/handoff-env';
+import { claimInherited, readInheritance, workerEnv } from '../packages/core/src/wire/handoff-env';
 import { tempDir } from './helpers/processes';
 
 describe('durations and worker counts', () => {
@@ -23,6 +23,13 @@ describe('durations and worker counts', () => {
   ])('%s is %d ms', (text, ms) => expect(parseDuration(text)).toBe(ms));
 
   test.each(['', 'soon', '-1', '0', '5h', '1e3'])('%j is refused', (text) => expect(() => parseDuration(text)).toThrow(/expected|greater than 0/));
+
+  test('the longest a Node timer can wait is the longest duration, as for BATON_*_MS', () => {
+    expect(parseDuration('2147483647ms')).toBe(2_147_483_647);
+    for (const text of ['2147483648ms', '9999999999ms', '2147484s', '35792m', '99999999999999999999']) {
+      expect(() => parseDuration(text)).toThrow(/at most 2147483647 ms/);
+    }
+  });
 
   test('workers: a count from 1, or auto', () => {
     expect(parseWorkers('3')).toBe(3);
@@ -61,8 +68,8 @@ describe('the listener inventory', () => {
     expect(inventory.learn('tcp:127.0.0.1:0', { fd: 22, close: () => closed.push(22) })).toBe(false);
     expect(closed).toEqual([22]);
     expect(inventory.fds()).toEqual([3, 21]);
-    expect(inventory.env()).toEqual({ LISTEN_FDS: '2', LISTEN_FDNAMES: 'given%3Ahttp:tcp%3A127.0.0.1%3A0' });
-    expect(new ListenerInventory().env()).toEqual({});
+    expect(workerEnv(inventory.names(), 9)).toEqual({ LISTEN_FDS: '2', LISTEN_FDNAMES: 'given%3Ahttp:tcp%3A127.0.0.1%3A0', BATON_SUPERVISOR_PID: '9' });
+    expect(workerEnv(new ListenerInventory().names(), 9)).toEqual({ BATON_SUPERVISOR_PID: '9' });
   });
 
   test('a worker claims by key, and takes given sockets in order for keys the supervisor does not hold', () => {
