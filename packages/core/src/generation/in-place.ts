@@ -84,9 +84,7 @@ export class InPlaceUpstream implements Upstream {
       const warning = wrapperWarning(this.host.env, this.host.pid, this.host.ppid, options.pidFile !== undefined);
       if (warning) port.log.warn('wrapper', warning);
     }
-    if (this.inheritance.predecessorGone) {
-      port.log.warn('predecessor-gone', `pid ${this.inheritance.predecessorPid} died while this generation started; serving in its place`);
-    }
+    if (this.inheritance.predecessorGone) port.log.warn('predecessor-gone', predecessorGone(this.inheritance.predecessorPid));
   }
 
   bound(_key: string, _server: net.Server): void {
@@ -114,6 +112,7 @@ export class InPlaceUpstream implements Upstream {
     }
     if (this.inheritance.predecessorGone || !this.host.parent?.connected) {
       // Nobody to tell but systemd, whose main process died: this one is it now.
+      if (!this.inheritance.predecessorGone) log.warn('predecessor-gone', predecessorGone(predecessor));
       void this.host.notify({ MAINPID: this.host.pid, READY: 1 });
       log.info('ready', `serving on ${described} (pid ${this.host.pid}) in place of pid ${predecessor}`);
       return;
@@ -305,6 +304,10 @@ export class InPlaceUpstream implements Upstream {
       writePidFile(pidFile, this.host.pid);
     }
   }
+}
+
+function predecessorGone(pid: number | undefined): string {
+  return `pid ${pid} died while this generation started; serving in its place`;
 }
 
 /** Closes the copies of listening sockets a successor sent back (never accepted on here). */
