@@ -18,6 +18,11 @@ export const DEFAULTS = Object.freeze({
    * requests). 0 turns the rollback window off.
    */
   settleMs: 5_000,
+  /**
+   * In place: the next generation gets the environment this service was started with ('initial':
+   * a changed .env applies, nothing accumulates) or this process's current process.env ('current').
+   */
+  successorEnv: 'initial' as SuccessorEnv,
   /** silent | error | warn | info | debug */
   logLevel: 'info' as LogLevel,
   /** auto: ready once every listen() is listening; manual: ready when the app calls ready(). */
@@ -31,6 +36,7 @@ export const DEFAULTS = Object.freeze({
 });
 
 export type Readiness = 'auto' | 'manual';
+export type SuccessorEnv = 'initial' | 'current';
 
 export interface BatonOptions {
   /** Path of the pid file, written atomically by each generation when it is ready. Env: BATON_PID_FILE. */
@@ -41,6 +47,8 @@ export interface BatonOptions {
   drainTimeoutMs?: number;
   /** Rollback window after a reload, in place (0: none). Env: BATON_SETTLE_MS. */
   settleMs?: number;
+  /** 'current' passes this process's process.env on to the next generation instead of the initial one. */
+  successorEnv?: SuccessorEnv;
   /** Level of the built-in stderr logger. Env: BATON_LOG. */
   logLevel?: LogLevel;
   /** A pino-compatible logger (error/warn/info/debug taking (object, message)); replaces the built-in one. */
@@ -70,6 +78,7 @@ const OPTION_NAMES = new Set<string>([
   'readyTimeoutMs',
   'drainTimeoutMs',
   'settleMs',
+  'successorEnv',
   'logLevel',
   'logger',
   'readiness',
@@ -148,6 +157,10 @@ export function validateOptions(options: BatonOptions): BatonOptions {
       case 'readiness':
         if (value !== 'auto' && value !== 'manual') throw invalid(name, value, "'auto' | 'manual'");
         out.readiness = value;
+        break;
+      case 'successorEnv':
+        if (value !== 'initial' && value !== 'current') throw invalid(name, value, "'initial' | 'current'");
+        out.successorEnv = value;
         break;
       case 'handleSignals':
         if (typeof value !== 'boolean') throw invalid(name, value, 'true | false');

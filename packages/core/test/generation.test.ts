@@ -10,7 +10,7 @@ import { SupervisedUpstream } from '../src/generation/supervised';
 import type { Logger } from '../src/logger';
 import { readPidFile } from '../src/internal/pid-file';
 import type { Inheritance } from '../src/wire/handoff-env';
-import { FakeHost, FakeParent } from './fakes/fake-host';
+import { FAKE_SCRIPT, FakeHost, FakeParent } from './fakes/fake-host';
 
 // The state machine of one serving process, driven without forking: a fake host (signals, exit,
 // spawn, systemd) and fake children, real servers on port 0. Each test names the moment it acts at.
@@ -99,7 +99,7 @@ describe('in place: reload', () => {
     const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
     expect(child?.plan.fds).toEqual([fd]);
     expect(child?.plan.env).toMatchObject({ LISTEN_FDS: '1', LISTEN_FDNAMES: encodeURIComponent('tcp:127.0.0.1:0'), BATON_PREDECESSOR_PID: '1000' });
-    expect(child?.plan.args).toEqual(['/srv/app/server.js']);
+    expect(child?.plan.args).toEqual([FAKE_SCRIPT]);
     expect(generation.status().phase).toBe('reloading');
     // Invariant 2: still accepting until the successor is ready.
     expect(server.listening).toBe(true);
@@ -204,6 +204,61 @@ describe('in place: reload', () => {
     await expect(reloading).rejects.toMatchObject({ code: 'ERR_BATON_RETIRING' });
     expect(child?.killed).toBe(true);
     expect(await host.waitForExit()).toBe(0);
+  });
+});
+
+describe('in place: the next generation starts as the operator started the first', () => {
+  test('from the logical directory, with the script as typed, and the environment the service was started with', async () => {
+    const dir = fs.realpathSync(tempDir());
+    fs.writeFileSync(path.join(dir, 'server.js'), '');
+    const host = new FakeHost({
+      cwd: dir,
+      script: path.join(dir, 'server.js'),
+      scriptAsGiven: 'server.js',
+      env: { FROM_DOTENV: 'old value', PATH_LIKE: 'x:x:x:/bin' },
+      initialEnv: { PATH_LIKE: '/bin', LISTEN_FDS: '1', BATON_PREDECESSOR_PID: '7' },
+    });
+    const generation = new Generation(host, new InPlaceUpstream(host, NONE), NONE);
+    generation.configure({ logger: capture().logger });
+    const server = http.createServer();
+    servers.push(server);
+    generation.listen(server, [0, '127.0.0.1']);
+    await waitFor(() => generation.status().phase === 'serving', 'serving');
+    const reloading = generation.reload();
+    const [child] = await host.waitForChildren(1);
+    expect(child?.plan.cwd).toBe(dir);
+    expect(child?.plan.args).toEqual(['server.js']);
+    // Nothing the app (or dotenv) put in process.env, no stale handoff variable: the initial ones, and ours.
+    expect(child?.plan.env).toEqual({ PATH_LIKE: '/bin', ...{ LISTEN_FDS: '1', LISTEN_FDNAMES: encodeURIComponent('tcp:127.0.0.1:0'), BATON_PREDECESSOR_PID: '1000' } });
+    child?.crash(1);
+    await expect(reloading).rejects.toMatchObject({ code: 'ERR_BATON_CHILD_EXITED' });
+
+    // The opt-out: this process's current environment.
+    generation.configure({ successorEnv: 'current' });
+    const second = generation.reload();
+    const children = await host.waitForChildren(2);
+    expect(children[1]?.plan.env).toMatchObject({ FROM_DOTENV: 'old value', PATH_LIKE: 'x:x:x:/bin' });
+    children[1]?.crash(1);
+    await expect(second).rejects.toMatchObject({ code: 'ERR_BATON_CHILD_EXITED' });
+  });
+
+  test('a script that is gone (the release directory was deleted): ERR_BATON_SPAWN_FAILED naming the path, nothing spawned', async () => {
+    const dir = fs.realpathSync(tempDir());
+    fs.writeFileSync(path.join(dir, 'server.js'), '');
+    const host = new FakeHost({ cwd: dir, script: path.join(dir, 'server.js'), scriptAsGiven: 'server.js' });
+    const generation = new Generation(host, new InPlaceUpstream(host, NONE), NONE);
+    generation.configure({ logger: capture().logger });
+    const server = http.createServer();
+    servers.push(server);
+    generation.listen(server, [0, '127.0.0.1']);
+    await waitFor(() => generation.status().phase === 'serving', 'serving');
+    fs.rmSync(path.join(dir, 'server.js'));
+    await expect(generation.reload()).rejects.toMatchObject({
+      code: 'ERR_BATON_SPAWN_FAILED',
+      message: `cannot start next generation: script ${path.join(dir, 'server.js')} does not exist (started as server.js in ${dir})`,
+    });
+    expect(host.children).toHaveLength(0);
+    expect(generation.status().phase).toBe('serving');
   });
 });
 

@@ -104,7 +104,10 @@ describe('readInheritance without descriptors to look at', () => {
 
   test('a predecessor that died while its successor started (we were reparented): the handoff is ours, marked predecessorGone', () => {
     const checked: number[] = [];
-    const dead = (pid: number): boolean => void checked.push(pid) ?? false;
+    const dead = (pid: number): boolean => {
+      checked.push(pid);
+      return false;
+    };
     // No descriptors to check: a predecessor whose listeners were all closed hands over none.
     expect(readInheritance(handoffEnv([], 4242), PID, 1, dead)).toEqual({ source: 'baton', sockets: [], predecessorPid: 4242, predecessorGone: true });
     expect(checked).toEqual([4242]);

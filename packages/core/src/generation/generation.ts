@@ -1,7 +1,7 @@
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DrainTracker, type DrainResult } from '../drain-tracker';
-import { BatonError } from '../errors';
+import { BatonError, errorToWire } from '../errors';
 import { parseListenArgs } from '../internal/listen-args';
 import { removeSocketFile } from '../internal/unix-path-guard';
 import { RELOAD_SIGNAL, STOP_SIGNALS } from '../internal/signals';
@@ -245,7 +245,7 @@ export class Generation {
     try {
       result = await this.upstream.reload();
     } catch (error) {
-      const failure = error as BatonError;
+      const failure = errorToWire(error);
       // Nothing changed here: keep serving, and let the next reload try again.
       if (this.phase === 'reloading') this.phase = 'serving';
       this.lastReload = { ok: false, at: new Date(this.host.now()).toISOString(), code: failure.code, message: failure.message };

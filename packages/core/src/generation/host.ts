@@ -1,5 +1,6 @@
 import { spawnChild, type Child, type ChildPlan } from '../child/spawn';
 import { notifySystemd, type NotifyFields } from '../internal/sd-notify';
+import { logicalCwd, readProcSelf, scriptAsGiven } from '../internal/start-command';
 import type { GenerationMessage } from '../wire/ipc';
 
 /** The IPC channel to whoever started this process (a predecessor, or the `baton run` supervisor). */
@@ -22,8 +23,15 @@ export interface Host {
   readonly platform: NodeJS.Platform;
   /** The live environment. */
   readonly env: NodeJS.ProcessEnv;
-  /** Where this process started, captured before the app could chdir(). */
+  /**
+   * Where this process started, as the operator named it (a `current` symlink stays a symlink),
+   * captured before the app could chdir().
+   */
   readonly startCwd: string;
+  /** The environment this process was started with (exec time), or undefined where it cannot be read. */
+  readonly initialEnv: NodeJS.ProcessEnv | undefined;
+  /** The script argument as typed (`server.js`), when it can be told from the command line. */
+  readonly scriptAsGiven: string | undefined;
   readonly execPath: string;
   readonly execArgv: readonly string[];
   readonly argv: readonly string[];
@@ -45,7 +53,8 @@ export interface Host {
 
 /** The real process. */
 export function processHost(): Host {
-  const startCwd = process.cwd();
+  const physicalCwd = process.cwd();
+  const self = readProcSelf();
   return {
     pid: process.pid,
     get ppid() {
@@ -53,7 +62,9 @@ export function processHost(): Host {
     },
     platform: process.platform,
     env: process.env,
-    startCwd,
+    startCwd: logicalCwd(process.env, physicalCwd),
+    initialEnv: self?.environ,
+    scriptAsGiven: self ? scriptAsGiven(self.cmdline, process.execArgv, process.argv, physicalCwd) : undefined,
     execPath: process.execPath,
     execArgv: process.execArgv,
     argv: process.argv,

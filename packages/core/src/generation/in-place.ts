@@ -1,10 +1,12 @@
+import fs from 'node:fs';
 import type net from 'node:net';
+import path from 'node:path';
 import { waitForReady, type Child } from '../child/spawn';
 import { InPlaceControl } from '../control/in-place';
 import { BatonError } from '../errors';
 import { assertPidFileWritable, readPidFile, removePidFileIfOurs, writePidFile } from '../internal/pid-file';
 import { wrapperWarning } from '../internal/wrapper-check';
-import { handoffEnv, type Inheritance } from '../wire/handoff-env';
+import { HANDOFF_VARIABLES, handoffEnv, type Inheritance } from '../wire/handoff-env';
 import type { RetireReason } from '../wire/ipc';
 import type { ConnectionCounts, GenerationMode, ReloadResult, Status } from '../wire/types';
 import type { Host, ParentChannel } from './host';
@@ -22,10 +24,15 @@ export interface SuccessorCommand {
  * The same command that started this process: node, its flags (loaders from tsx and --require
  * travel in execArgv), the script and its arguments. NODE_OPTIONS travels in the environment.
  */
-export function successorCommand(host: Pick<Host, 'argv' | 'execArgv' | 'execPath'>): SuccessorCommand {
-  const script = host.argv[1];
-  if (script === undefined || script === '') {
+export function successorCommand(host: Pick<Host, 'argv' | 'execArgv' | 'execPath' | 'scriptAsGiven' | 'startCwd'>): SuccessorCommand {
+  if (host.argv[1] === undefined || host.argv[1] === '') {
     throw new BatonError('ERR_BATON_UNSUPPORTED', 'reload needs a script path: this process was started with node -e, -p or stdin');
+  }
+  // As typed, so it resolves anew from the (logical) start directory: a switched symlink takes effect.
+  const script = host.scriptAsGiven ?? host.argv[1];
+  const resolved = path.resolve(host.startCwd, script);
+  if (!fs.existsSync(resolved)) {
+    throw new BatonError('ERR_BATON_SPAWN_FAILED', `cannot start next generation: script ${resolved} does not exist (started as ${script} in ${host.startCwd})`);
   }
   const dropped: string[] = [];
   const flags: string[] = [];
@@ -159,7 +166,7 @@ export class InPlaceUpstream implements Upstream {
       file: command.file,
       args: command.args,
       cwd: this.host.startCwd,
-      env: { ...this.host.env, ...handoffEnv(sockets.keys, this.host.pid) },
+      env: { ...this.successorEnv(), ...handoffEnv(sockets.keys, this.host.pid) },
       fds: sockets.fds,
     });
     if (child.pid > 0) log.debug('reload', `next generation is pid ${child.pid}`);
@@ -295,6 +302,17 @@ export class InPlaceUpstream implements Upstream {
       log.error('rolled-back', why, { successorPid: child.pid });
       if (missing.length > 0) log.error('rolled-back', `no copy of ${missing.join(', ')} came back from pid ${child.pid}: not accepting there`);
     });
+  }
+
+  /**
+   * The environment this process was started with (so a changed `.env` applies and nothing the app
+   * set piles up), unless the app asked for its current process.env; never our handoff variables.
+   */
+  private successorEnv(): NodeJS.ProcessEnv {
+    const initial = this.port.options().successorEnv === 'initial' ? this.host.initialEnv : undefined;
+    const env = { ...(initial ?? this.host.env) };
+    for (const name of HANDOFF_VARIABLES) delete env[name];
+    return env;
   }
 
   /** A successor killed between writing the pid file and saying ready must not leave its pid there. */

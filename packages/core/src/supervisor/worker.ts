@@ -24,7 +24,13 @@ export interface WorkerExit {
   state: WorkerState;
 }
 
-/** After the drain deadline, a retiring worker gets this long to exit before SIGKILL. */
+/**
+ * After the drain deadline, a retiring worker gets this long to exit before SIGKILL. The worker's own
+ * budget (`drainTimeoutMs`) already covers its drain and its `onExit` hooks; this is only the margin
+ * for the process to close and exit. A stop under `baton run` therefore takes at most
+ * drainTimeoutMs + KILL_GRACE_MS: a service manager's stop timeout (systemd `TimeoutStopSec=`,
+ * `docker stop -t`, Kubernetes `terminationGracePeriodSeconds`) must exceed that.
+ */
 export const KILL_GRACE_MS = 5000;
 
 const NOT_A_BATON_APP =
@@ -52,6 +58,8 @@ export class Worker extends EventEmitter {
   private readonly statusWaiters = new Map<number, (status: Status) => void>();
   private readonly drainingWaiters: Array<() => void> = [];
   private killTimer: NodeJS.Timeout | undefined;
+  /** Signals the supervisor itself sent: a worker that dies of one of these was not killed from outside. */
+  private readonly sentSignals = new Set<NodeJS.Signals>();
 
   constructor(
     private readonly child: Child,
@@ -107,7 +115,10 @@ export class Worker extends EventEmitter {
     if (this.state !== 'draining') {
       this.state = 'draining';
       this.send({ baton: 'retire', reason });
-      this.killTimer = setTimeout(() => this.child.signal('SIGKILL'), drainTimeoutMs + KILL_GRACE_MS);
+      this.killTimer = setTimeout(() => {
+        this.sentSignals.add('SIGKILL');
+        this.child.signal('SIGKILL');
+      }, drainTimeoutMs + KILL_GRACE_MS);
     }
     if (this.drainingConnections) return Promise.resolve();
     return new Promise<void>((resolve) => {
@@ -141,12 +152,24 @@ export class Worker extends EventEmitter {
   }
 
   signal(signal: NodeJS.Signals): void {
-    if (this.state !== 'exited') this.child.signal(signal);
+    if (this.state === 'exited') return;
+    this.sentSignals.add(signal);
+    this.child.signal(signal);
   }
 
   /** SIGKILL (the app behind a wrapper script too), then wait, bounded, to reap it. */
   kill(): Promise<void> {
+    this.sentSignals.add('SIGKILL');
     return this.child.kill(this.helloPid);
+  }
+
+  /**
+   * True when the worker died of SIGKILL or SIGTERM that the supervisor did not send: an operator,
+   * a script or the kernel's OOM killer stopped it. Not a fault of the build, so not a crash to back
+   * off from. Any other death (an exit code, SIGSEGV, SIGABRT, ...) is the worker's own.
+   */
+  killedFromOutside(exit: Pick<WorkerExit, 'signal'>): boolean {
+    return (exit.signal === 'SIGKILL' || exit.signal === 'SIGTERM') && !this.sentSignals.has(exit.signal);
   }
 
   private onMessage(message: unknown, handle: unknown): void {

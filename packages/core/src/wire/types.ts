@@ -1,3 +1,5 @@
+import type { BatonErrorCode } from '../errors';
+
 /**
  * Everything a generation, the supervisor, the control socket and the CLI tell each other about the
  * state of a service. These shapes cross process boundaries (IPC, the control socket, `--json`
@@ -58,7 +60,7 @@ export interface LastReload {
   at: string;
   pid?: number;
   readyMs?: number;
-  code?: string;
+  code?: BatonErrorCode;
   message?: string;
 }
 
@@ -77,8 +79,5 @@ export interface Status {
   lastReload?: LastReload;
 }
 
-/** A coded error as it travels over IPC or the control socket. */
-export interface WireError {
-  code: string;
-  message: string;
-}
+/** A coded error as it travels over IPC or the control socket: errors.ts encodes and decodes it. */
+export type { WireError } from '../errors';

@@ -5,6 +5,9 @@ import type { SupervisorHost } from '../../src/supervisor/host';
 import type { GenerationMessage } from '../../src/wire/ipc';
 import { FakeChild } from './fake-child';
 
+/** The script a fake process runs: this very file, so that it exists. */
+export const FAKE_SCRIPT = __filename;
+
 /** The IPC channel to a parent that is a test: it records what the generation says and can answer. */
 export class FakeParent implements ParentChannel {
   connected = true;
@@ -47,6 +50,8 @@ export class FakeHost implements Host, SupervisorHost {
   readonly execPath = '/usr/bin/node';
   readonly execArgv: string[] = [];
   readonly argv: string[];
+  readonly initialEnv: NodeJS.ProcessEnv | undefined;
+  readonly scriptAsGiven: string | undefined;
   readonly children: FakeChild[] = [];
   readonly exits: number[] = [];
   readonly notifications: NotifyFields[] = [];
@@ -57,11 +62,24 @@ export class FakeHost implements Host, SupervisorHost {
   private readonly signalHandlers = new Map<string, Array<(signal: NodeJS.Signals) => void>>();
   private exitWaiters: Array<(code: number) => void> = [];
 
-  constructor(options: { pid?: number; env?: NodeJS.ProcessEnv; cwd?: string; parent?: FakeParent } = {}) {
+  constructor(
+    options: {
+      pid?: number;
+      env?: NodeJS.ProcessEnv;
+      initialEnv?: NodeJS.ProcessEnv;
+      cwd?: string;
+      script?: string;
+      scriptAsGiven?: string;
+      parent?: FakeParent;
+    } = {},
+  ) {
     this.pid = options.pid ?? 1000;
     this.env = options.env ?? {};
+    this.initialEnv = options.initialEnv;
     this.startCwd = options.cwd ?? process.cwd();
-    this.argv = ['/usr/bin/node', '/srv/app/server.js'];
+    // A script that exists: the next generation's command is checked before it is spawned.
+    this.argv = ['/usr/bin/node', options.script ?? FAKE_SCRIPT];
+    this.scriptAsGiven = options.scriptAsGiven;
     this.parent = options.parent;
   }
 
