@@ -26,6 +26,7 @@ describe('DEFAULTS', () => {
       readyTimeoutMs: 30_000,
       drainTimeoutMs: 30_000,
       settleMs: 5_000,
+      successorEnv: 'initial',
       logLevel: 'info',
       readiness: 'auto',
       handleSignals: true,
