@@ -27,17 +27,34 @@ export interface LifecycleMessage {
   [field: string]: unknown;
 }
 
-/** One line per step on stderr, prefixed with the pid like endless's logs: `baton[4312] ...`. */
-export function createStderrLogger(level: LogLevel): Logger {
+export const LOG_FORMATS = ['text', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+/**
+ * One line per step on stderr. `text`, prefixed with the pid like endless's logs: `baton[4312] ...`;
+ * `json`, one object a line for log shippers (journald, Kubernetes): time, level, pid, event, msg and
+ * the step's fields.
+ */
+export function createStderrLogger(level: LogLevel, format: LogFormat = 'text'): Logger {
   const threshold = LOG_LEVELS.indexOf(level);
   const method =
     (name: Exclude<LogLevel, 'silent'>): LogMethod =>
-    (_fields, message) => {
+    (fields, message) => {
       if (LOG_LEVELS.indexOf(name) > threshold || threshold === 0) return;
+      if (format === 'json') {
+        const line = { time: new Date().toISOString(), level: name, pid: process.pid, ...fields, msg: message };
+        process.stderr.write(`${JSON.stringify(line, jsonSafe)}\n`);
+        return;
+      }
       const tag = name === 'info' ? '' : ` ${name}:`;
       process.stderr.write(`baton[${process.pid}]${tag} ${message}\n`);
     };
   return { error: method('error'), warn: method('warn'), info: method('info'), debug: method('debug') };
+}
+
+/** BigInts (MONOTONIC_USEC) as strings: JSON.stringify throws on them. */
+function jsonSafe(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
 }
 
 /** Logs through the configured logger and publishes the same step on the lifecycle channel. */
@@ -49,10 +66,10 @@ export class LifecycleLog {
   }
 
   emit(level: Exclude<LogLevel, 'silent'>, event: string, message: string, fields: Record<string, unknown> = {}): void {
-    const record = { event, pid: process.pid, ...fields };
-    this.logger[level](record, message);
+    // No pid for the logger: pino (and the built-in logger) add their own, and a field must not appear twice.
+    this.logger[level]({ event, ...fields }, message);
     if (lifecycleChannel.hasSubscribers) {
-      lifecycleChannel.publish({ ...record, level, message } satisfies LifecycleMessage);
+      lifecycleChannel.publish({ event, pid: process.pid, ...fields, level, message } satisfies LifecycleMessage);
     }
   }
 

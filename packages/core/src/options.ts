@@ -1,7 +1,7 @@
 import { inspect } from 'node:util';
 import { BatonError } from './errors';
-import type { Logger, LogLevel } from './logger';
-import { LOG_LEVELS } from './logger';
+import type { LogFormat, Logger, LogLevel } from './logger';
+import { LOG_FORMATS, LOG_LEVELS } from './logger';
 
 /**
  * Every default in one place. The README's options table and the tests read this object,
@@ -23,6 +23,13 @@ export const DEFAULTS = Object.freeze({
    * a changed .env applies, nothing accumulates) or this process's current process.env ('current').
    */
   successorEnv: 'initial' as SuccessorEnv,
+  /**
+   * After SIGTERM/SIGINT, keep accepting and serving this long (reporting not ready) before the drain,
+   * so a load balancer or Kubernetes endpoints stop sending new connections first. Not for reloads.
+   */
+  shutdownDelayMs: 0,
+  /** text | json (one JSON object a line) for the built-in stderr logger. */
+  logFormat: 'text' as LogFormat,
   /** silent | error | warn | info | debug */
   logLevel: 'info' as LogLevel,
   /** auto: ready once every listen() is listening; manual: ready when the app calls ready(). */
@@ -49,6 +56,10 @@ export interface BatonOptions {
   settleMs?: number;
   /** 'current' passes this process's process.env on to the next generation instead of the initial one. */
   successorEnv?: SuccessorEnv;
+  /** Keep serving (not ready) this long after SIGTERM/SIGINT before draining. Env: BATON_SHUTDOWN_DELAY_MS. */
+  shutdownDelayMs?: number;
+  /** Format of the built-in stderr logger. Env: BATON_LOG_FORMAT. */
+  logFormat?: LogFormat;
   /** Level of the built-in stderr logger. Env: BATON_LOG. */
   logLevel?: LogLevel;
   /** A pino-compatible logger (error/warn/info/debug taking (object, message)); replaces the built-in one. */
@@ -69,6 +80,8 @@ export const ENV_VARIABLES = {
   BATON_READY_TIMEOUT_MS: 'readyTimeoutMs',
   BATON_DRAIN_TIMEOUT_MS: 'drainTimeoutMs',
   BATON_SETTLE_MS: 'settleMs',
+  BATON_SHUTDOWN_DELAY_MS: 'shutdownDelayMs',
+  BATON_LOG_FORMAT: 'logFormat',
   BATON_LOG: 'logLevel',
   BATON_CONTROL: 'control',
 } as const satisfies Record<string, keyof BatonOptions>;
@@ -79,6 +92,8 @@ const OPTION_NAMES = new Set<string>([
   'drainTimeoutMs',
   'settleMs',
   'successorEnv',
+  'shutdownDelayMs',
+  'logFormat',
   'logLevel',
   'logger',
   'readiness',
@@ -148,8 +163,13 @@ export function validateOptions(options: BatonOptions): BatonOptions {
         out[name] = checkTimeout(name, value);
         break;
       case 'settleMs':
+      case 'shutdownDelayMs':
         if (!isDuration(value)) throw invalid(name, value, DURATION_EXPECTED);
-        out.settleMs = value;
+        out[name] = value;
+        break;
+      case 'logFormat':
+        if (typeof value !== 'string' || !(LOG_FORMATS as readonly string[]).includes(value)) throw invalid(name, value, LOG_FORMATS.join(' | '));
+        out.logFormat = value as LogFormat;
         break;
       case 'logLevel':
         out.logLevel = checkLogLevel(name, value);
@@ -202,12 +222,17 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): EnvOptions
         out[option] = ms;
         break;
       }
-      case 'settleMs': {
+      case 'settleMs':
+      case 'shutdownDelayMs': {
         const ms = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : Number.NaN;
         if (!isDuration(ms)) throw invalid(variable, raw, DURATION_EXPECTED);
-        out.settleMs = ms;
+        out[option] = ms;
         break;
       }
+      case 'logFormat':
+        if (!(LOG_FORMATS as readonly string[]).includes(raw.trim())) throw invalid(variable, raw, LOG_FORMATS.join(' | '));
+        out.logFormat = raw.trim() as LogFormat;
+        break;
       case 'logLevel':
         if (!(LOG_LEVELS as readonly string[]).includes(raw.trim())) throw invalid(variable, raw, LOG_LEVELS.join(' | '));
         out.logLevel = raw.trim() as LogLevel;

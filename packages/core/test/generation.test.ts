@@ -490,3 +490,103 @@ describe('supervised worker', () => {
     expect(log.text()).toMatch(/supervisor pid 77 is gone; draining and exiting/);
   });
 });
+
+describe('stopping gracefully next to a load balancer', () => {
+  test('shutdownDelayMs: after SIGTERM it keeps accepting and serving but reports not ready, then drains and exits 0', async () => {
+    const { host, generation, server, port, log } = await servingInPlace();
+    generation.configure({ shutdownDelayMs: 150 });
+    expect(generation.health()).toEqual({ ready: true, live: true, phase: 'serving' });
+    host.signal('SIGTERM');
+    expect(generation.health()).toEqual({ ready: false, live: true, phase: 'stopping' });
+    expect(server.listening).toBe(true);
+    expect(await get(port)).toBe('ok');
+    await expect(generation.reload()).rejects.toMatchObject({ code: 'ERR_BATON_RETIRING' });
+    expect(await host.waitForExit()).toBe(0);
+    expect(log.text()).toMatch(/SIGTERM: still accepting for 150 ms \(reporting not ready\), then draining and exiting/);
+    expect(log.text()).toMatch(/shutdown delay of 150 ms over: draining and exiting/);
+  });
+
+  test('a reload is not delayed by shutdownDelayMs', async () => {
+    const { host, generation } = await servingInPlace();
+    generation.configure({ shutdownDelayMs: 60_000 });
+    const reloading = generation.reload();
+    const [child] = await host.waitForChildren(1);
+    child?.sayReady();
+    await reloading;
+    expect(await host.waitForExit()).toBe(0);
+  });
+
+  test('onDrain hooks are awaited: the process exits after a slow hook, and a hung one is cut at the drain deadline', async () => {
+    const { host, generation, log } = await servingInPlace({ drainTimeoutMs: 200 });
+    const order: string[] = [];
+    generation.onDrain(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      order.push('slow hook done');
+    });
+    generation.onDrain(() => new Promise(() => undefined));
+    host.signal('SIGTERM');
+    await host.waitForExit();
+    order.push('exit');
+    expect(order).toEqual(['slow hook done', 'exit']);
+    expect(log.text()).toMatch(/onDrain hooks still running when the drain deadline of 200 ms ran out; going on/);
+  });
+});
+
+describe('neighbours that break reloads are named, with the fix', () => {
+  test('another SIGHUP listener (NestJS enableShutdownHooks()): one warning, not one per reload', async () => {
+    const host = new FakeHost();
+    host.appSignalListeners.set('SIGHUP', 1);
+    const log = capture();
+    const generation = new Generation(host, new InPlaceUpstream(host, NONE), NONE);
+    generation.configure({ logger: log.logger });
+    const server = http.createServer();
+    servers.push(server);
+    generation.listen(server, [0, '127.0.0.1']);
+    await waitFor(() => generation.status().phase === 'serving', 'serving');
+    const reloading = generation.reload();
+    const [child] = await host.waitForChildren(1);
+    child?.crash(1);
+    await reloading.catch(() => undefined);
+    const warnings = log.lines.filter((l) => l.event === 'signal-collision');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.message).toMatch(/^1 other SIGHUP listener is installed besides baton's: .*enableShutdownHooks\(\['SIGTERM', 'SIGINT'\]\)/);
+  });
+
+  test('a side server bound with a plain listen() is named with its address and the fix', async () => {
+    const side = net.createServer();
+    await new Promise<void>((resolve) => side.listen(0, '127.0.0.1', resolve));
+    try {
+      const host = new FakeHost();
+      const log = capture();
+      const generation = new Generation(host, new InPlaceUpstream(host, NONE), NONE);
+      generation.configure({ logger: log.logger });
+      const server = http.createServer();
+      servers.push(server);
+      host.handles = [server, side];
+      generation.listen(server, [0, '127.0.0.1']);
+      await waitFor(() => generation.status().phase === 'serving', 'serving');
+      const port = (side.address() as net.AddressInfo).port;
+      const warning = log.lines.find((l) => l.event === 'side-server');
+      expect(warning?.message).toMatch(new RegExp(`^127\\.0\\.0\\.1:${port} is bound with a plain server\\.listen\\(\\), outside baton: .*EADDRINUSE.*listen\\(server, \\.\\.\\.\\)`));
+    } finally {
+      side.close();
+    }
+  });
+
+  test('a successor that dies of EADDRINUSE on an address its predecessor holds says why', async () => {
+    const parent = new FakeParent();
+    const host = new FakeHost({ parent });
+    const log = capture();
+    const inheritance: Inheritance = { source: 'baton', sockets: [], predecessorPid: 999 };
+    const generation = new Generation(host, new InPlaceUpstream(host, inheritance), inheritance);
+    generation.configure({ logger: log.logger });
+    const server = http.createServer();
+    servers.push(server);
+    generation.listen(server, [0, '127.0.0.1']);
+    const error = Object.assign(new Error('listen EADDRINUSE: address already in use 127.0.0.1:9100'), { code: 'EADDRINUSE', address: '127.0.0.1', port: 9100 });
+    for (const handler of host.uncaughtHandlers) handler(error);
+    expect(log.text()).toMatch(
+      /error address-in-use: listen EADDRINUSE 127\.0\.0\.1:9100: pid 999, the generation this one replaces, still holds it because it was bound with a plain server\.listen\(\)/,
+    );
+  });
+});

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { listen as listenServer } from '@baton/core';
+import { HEALTH_DEFAULTS, healthAnswer, listen as listenServer, type HealthOptions } from '@baton/core';
 
 /** The part of a Koa app (2 or 3) the adapter uses. */
 export interface KoaLikeApp {
@@ -13,6 +13,31 @@ export interface KoaLikeApp {
  */
 export function listen(app: KoaLikeApp, ...args: unknown[]): http.Server {
   return listenServer(http.createServer(app.callback()), ...args);
+}
+
+/** The part of a Koa context the health middleware uses. */
+interface KoaLikeContext {
+  method: string;
+  url: string;
+  status: number;
+  body: unknown;
+  set(field: string, value: string): void;
+}
+
+/**
+ * Readiness and liveness probes as Koa middleware: `app.use(health())` answers GET /ready (200 while
+ * serving, 503 while starting, stopping or draining) and GET /live, and passes everything else on.
+ */
+export function health(options: HealthOptions = {}): (ctx: KoaLikeContext, next: () => Promise<unknown>) => Promise<unknown> {
+  const paths = { ...HEALTH_DEFAULTS, ...options };
+  return async (ctx, next) => {
+    const answer = healthAnswer(ctx.method, ctx.url, paths);
+    if (answer === undefined) return next();
+    ctx.status = answer.status;
+    ctx.set('cache-control', 'no-store');
+    ctx.body = answer.body;
+    return undefined;
+  };
 }
 
 export * from '@baton/core';

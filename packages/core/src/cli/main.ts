@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { isBatonError } from '../errors';
 import { consoleOutput } from './output';
-import { collect, parseDuration, parseLogLevel, parseWorkers } from './parse';
+import { collect, parseDuration, parseDurationOrZero, parseLogLevel, parseWorkers } from './parse';
 import { reloadCommand } from './reload';
 import { runCommand } from './run';
 import { statusCommand } from './status';
@@ -45,6 +45,11 @@ export function buildProgram(exit: (code: number) => void): Command {
     .addOption(new Option('-w, --workers <n>', 'how many workers serve at once, or auto (one per core)').argParser(parseWorkers).default(1))
     .addOption(new Option('--ready-timeout <duration>', 'a new worker must be ready within this (default 30s; env BATON_READY_TIMEOUT_MS)').argParser(parseDuration))
     .addOption(new Option('--drain-timeout <duration>', 'a retiring worker is given this long to drain (default 30s; env BATON_DRAIN_TIMEOUT_MS)').argParser(parseDuration))
+    .addOption(
+      new Option('--settle <duration>', 'in a reload, every new worker must stay up this long after ready before an old one retires (default 5s, 0 for none; env BATON_SETTLE_MS)').argParser(
+        parseDurationOrZero,
+      ),
+    )
     .addOption(new Option('--pid-file <file>', "write the supervisor's pid here, atomically (env BATON_PID_FILE)"))
     .addOption(new Option('--control <socket>', 'control socket for baton reload/status (env BATON_CONTROL; default <pid-file>.sock)'))
     .addOption(new Option('--listen <address>', 'bind this address before the first worker (repeatable): PORT, HOST:PORT, [IPv6]:PORT, unix:/path').argParser(collect))
@@ -57,7 +62,9 @@ arrive as fds 3.. (LISTEN_FDS/LISTEN_FDNAMES) with an IPC channel after them. Th
 calls are unchanged; a socket the supervisor does not hold yet is bound by the first worker and
 sent to the supervisor. Durations: 30 (seconds), 30s, 500ms, 2m.
 
-Signals: SIGHUP reloads (rolling: start one, wait until ready, retire one old worker);
+Signals: SIGHUP reloads (rolling: start the new workers one at a time next to the old ones, wait
+until each has stayed up --settle, then retire the old ones; a new worker that dies before that
+aborts the reload and the old workers keep serving);
 SIGTERM/SIGINT drain every worker and exit 0; SIGUSR2 is passed on to the workers.
 
 Examples:
@@ -81,8 +88,16 @@ process and the old one exit (in-place mode).`,
     )
     .action(async (options) => exit(await reloadCommand(options, consoleOutput)));
 
-  targetOptions(program.command('status').description('Show mode, generations and their pids, workers ready/draining, connections and the last reload.'))
+  targetOptions(program.command('status').description('Show mode, health, generations and their pids, workers ready/draining, connections and the last reload.'))
     .addOption(new Option('--timeout <duration>', 'give up waiting for an answer after this (default 5s)').argParser(parseDuration).default(5_000, '5s'))
+    .option('--check', 'exit 0 only when serving (every wanted worker ready); 1 when degraded, down or no answer')
+    .addHelpText(
+      'after',
+      `
+Health: serving (every wanted worker ready), degraded (fewer, at least one), down (none).
+Exit codes: 0 the process answered (with --check: and is serving); 1 no answer (with --check: or
+degraded or down); 2 bad usage.`,
+    )
     .action(async (options) => exit(await statusCommand(options, consoleOutput)));
 
   return program;

@@ -18,6 +18,12 @@ export function parseDuration(value: string): number {
   return ms;
 }
 
+/** A duration as parseDuration reads it, or 0 (e.g. `--settle 0`: no settle time). */
+export function parseDurationOrZero(value: string): number {
+  if (/^\s*0+(?:\.0+)?\s*(ms|s|m)?\s*$/.test(value)) return 0;
+  return parseDuration(value);
+}
+
 /** A whole number of workers from 1, or `auto` (one per core). */
 export function parseWorkers(value: string): number {
   if (value === 'auto') return os.availableParallelism();

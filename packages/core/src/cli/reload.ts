@@ -37,8 +37,11 @@ async function viaControl(socket: string, options: ReloadCommandOptions, out: Ou
   const deadline = started + options.timeout;
   if (!options.json) out.stdout(`reloading through ${socket}`);
   const exited: NonNullable<ReloadReport['exited']> = [];
+  // The process logs its failure as a step too; the final line says it once, with the code.
+  let failedStep: string | undefined;
   const exchange = sendControlRequest(socket, { command: 'reload' }, (event: ControlEvent) => {
-    if (event.type === 'progress' && !options.json) out.stdout(`  [${event.pid}] ${event.message}`);
+    if (event.type === 'progress' && event.event === 'reload-failed') failedStep = event.message;
+    else if (event.type === 'progress' && !options.json) out.stdout(`  [${event.pid}] ${event.message}`);
     if (event.type === 'drained') {
       exited.push({ pid: event.pid, ...(event.durationMs !== undefined ? { durationMs: event.durationMs } : {}), ...(event.forced !== undefined ? { forced: event.forced } : {}) });
       if (!options.json) {
@@ -66,7 +69,9 @@ async function viaControl(socket: string, options: ReloadCommandOptions, out: Ou
     exchange.close();
     // Decoded, so a code from another version of baton is reported as ERR_BATON_UNKNOWN, not passed on.
     const error = errorToWire(errorFromWire(result.error));
-    out.stderr(`reload failed (${error.code}): ${error.message}`);
+    // The logged step may say more (in place: "reload failed, still serving as pid N: ..."); keep that, with the code.
+    const step = failedStep !== undefined && /^reload failed\b/.test(failedStep) && failedStep.endsWith(error.message) ? failedStep.slice('reload failed'.length) : undefined;
+    out.stderr(`reload failed (${error.code})${step ?? `: ${error.message}`}`);
     return { ok: false, mode: 'unknown', durationMs: Date.now() - started, error };
   }
   if (!('reload' in result)) {
@@ -87,7 +92,7 @@ async function viaControl(socket: string, options: ReloadCommandOptions, out: Ou
     for (const pid of outcome.previousPids) if (!stillDraining.includes(pid)) out.stdout(`  pid ${pid} exited`);
   }
   if (stillDraining.length > 0 && !options.json) {
-    out.stdout(`  still draining after ${seconds(options.timeout)}: ${stillDraining.join(', ')} (the new generation serves)`);
+    out.stdout(`  still draining after ${seconds(Date.now() - started)}: ${stillDraining.join(', ')} (the new generation serves)`);
   }
   void settled;
   return {
@@ -140,7 +145,7 @@ async function viaPidFile(pidFile: string, options: ReloadCommandOptions, out: O
   while (Date.now() < deadline && isAlive(oldPid)) await sleep(50);
   const stillDraining = isAlive(oldPid) ? [oldPid] : [];
   if (!options.json) {
-    out.stdout(stillDraining.length ? `  pid ${oldPid} still draining after ${seconds(options.timeout)}` : `  pid ${oldPid} exited`);
+    out.stdout(stillDraining.length ? `  pid ${oldPid} still draining after ${seconds(Date.now() - started)}` : `  pid ${oldPid} exited`);
     out.stdout(`reload ok: ${oldPid} -> ${newPid}`);
   }
   return {
@@ -174,7 +179,7 @@ async function viaSupervisorPid(pidFile: string, pid: number, oldWorkers: number
   if (!isAlive(pid) || left.length > 0 || fresh.length === 0) {
     const message = !isAlive(pid)
       ? `supervisor pid ${pid} exited`
-      : `after ${seconds(options.timeout)} workers ${left.join(', ')} still run: the reload failed or is still draining (pass --control for the real outcome)`;
+      : `after ${seconds(Date.now() - started)} workers ${left.join(', ')} still run: the reload failed or is still draining (pass --control for the real outcome)`;
     out.stderr(`reload failed: ${message}`);
     return { ok: false, mode: 'supervised', previousPids: oldWorkers, durationMs: Date.now() - started, error: { code: 'ERR_BATON_NO_OUTCOME', message } };
   }

@@ -6,6 +6,7 @@ export interface RunCommandOptions {
   workers?: number;
   readyTimeout?: number;
   drainTimeout?: number;
+  settle?: number;
   pidFile?: string;
   control?: string;
   listen?: string[];
@@ -23,6 +24,7 @@ export async function runCommand(command: string[], options: RunCommandOptions):
       workers: options.workers,
       readyTimeoutMs: options.readyTimeout,
       drainTimeoutMs: options.drainTimeout,
+      settleMs: options.settle,
       pidFile: options.pidFile,
       control: options.control,
       listen: options.listen,

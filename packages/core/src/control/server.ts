@@ -6,8 +6,11 @@ import { closeKeepingUnixPath } from '../internal/unix-path-guard';
 import { MAX_REQUEST_BYTES, type ControlEvent, type ControlRequest, type ControlTarget } from '../wire/control';
 import { listenPrivately, removeIfStale } from './socket-path';
 
-/** A client has this long to send its request line. */
-const REQUEST_TIMEOUT_MS = 10_000;
+/**
+ * A client has this long, from connect, to send its whole request line: a deadline, not an idle
+ * timeout, so a byte every few seconds cannot hold a connection open.
+ */
+export const REQUEST_DEADLINE_MS = 5_000;
 
 /**
  * The unix control socket behind `baton reload` and `baton status`, for both modes. It serves one
@@ -89,24 +92,62 @@ export class ControlServer {
     for (const socket of this.connections) socket.destroy();
   }
 
+  /**
+   * Reads one request line: at most MAX_REQUEST_BYTES before its newline, within REQUEST_DEADLINE_MS
+   * of connecting. A request refused for either is answered once, the connection is destroyed, and
+   * nothing the client sends after (or sent along) is ever parsed or acted on.
+   */
   private serve(socket: net.Socket): void {
     this.connections.add(socket);
-    socket.once('close', () => this.connections.delete(socket));
     socket.on('error', () => undefined);
-    socket.setTimeout(REQUEST_TIMEOUT_MS, () => socket.destroy());
-    let buffered = '';
+    const chunks: Buffer[] = [];
+    let length = 0;
+    let settled = false;
+    const stopReading = (): void => {
+      settled = true;
+      clearTimeout(deadline);
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+    };
+    const refuse = (why: string): void => {
+      stopReading();
+      this.log.debug('control', `control request refused: ${why}`);
+      // Answered once; then the connection goes, whatever the client still has in flight.
+      if (!socket.destroyed) socket.end(`${JSON.stringify({ type: 'result', ok: false, error: refused(why) } satisfies ControlEvent)}\n`, () => socket.destroy());
+      // A client that does not read its answer must not hold the connection either.
+      setTimeout(() => socket.destroy(), 1000).unref();
+    };
+    const deadline = setTimeout(() => refuse(`no complete request line within ${REQUEST_DEADLINE_MS / 1000} s of connecting`), REQUEST_DEADLINE_MS);
+    deadline.unref();
+    socket.once('close', () => {
+      stopReading();
+      this.connections.delete(socket);
+    });
+    const onEnd = (): void => {
+      // The client stopped sending before a whole line: nothing to answer.
+      stopReading();
+      socket.destroy();
+    };
     const onData = (chunk: Buffer): void => {
-      buffered += chunk.toString('utf8');
-      const newline = buffered.indexOf('\n');
-      if (newline < 0) {
-        if (buffered.length > MAX_REQUEST_BYTES) this.finish(socket, { type: 'result', ok: false, error: refused('request too long') });
+      if (settled) return;
+      const newline = chunk.indexOf(0x0a);
+      // Measured in bytes, before anything is decoded or parsed, and before the newline is looked for
+      // in what came earlier: a whole oversized line in one write is refused like a trickled one.
+      const lineBytes = length + (newline < 0 ? chunk.length : newline);
+      if (lineBytes > MAX_REQUEST_BYTES) {
+        refuse(`request too long: more than ${MAX_REQUEST_BYTES} bytes`);
         return;
       }
-      socket.off('data', onData);
-      socket.setTimeout(0);
+      if (newline < 0) {
+        chunks.push(chunk);
+        length += chunk.length;
+        return;
+      }
+      chunks.push(chunk.subarray(0, newline));
+      stopReading();
       let request: ControlRequest;
       try {
-        request = JSON.parse(buffered.slice(0, newline)) as ControlRequest;
+        request = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ControlRequest;
       } catch {
         this.finish(socket, { type: 'result', ok: false, error: refused('request is not a JSON line') });
         return;
@@ -114,6 +155,7 @@ export class ControlServer {
       void this.handle(socket, request);
     };
     socket.on('data', onData);
+    socket.on('end', onEnd);
   }
 
   private async handle(socket: net.Socket, request: ControlRequest): Promise<void> {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { BatonError } from '../errors';
+import { describeUid, otherWriters } from '../internal/pid-file';
 
 /**
  * Who may use the control socket. Node has no SO_PEERCRED, so the peer's uid cannot be read; instead
@@ -42,6 +43,44 @@ export function checkControlPath(given: string): string {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
   return file;
+}
+
+/**
+ * For a client about to believe what a control socket says: why it must not, or undefined when it may
+ * (also when there is nothing at `file`: connecting then fails on its own). The server's mode 0600
+ * keeps others from connecting to *our* socket, but nothing stops another user from binding the path
+ * first, in a directory they can write to, and answering "reload ok". So the socket (and a symlink at
+ * its name) must belong to `uid` or root, in a directory nobody else could swap it in.
+ */
+export function untrustedControlSocket(file: string, ids: { uid: number; gid: number } | undefined = currentIds()): string | undefined {
+  if (ids === undefined) return undefined;
+  const owner = (uid: number, what: string): string | undefined =>
+    uid === ids.uid || uid === 0 ? undefined : `control socket ${file}${what} belongs to ${describeUid(uid)}, not to ${describeUid(ids.uid)} or root`;
+  let stat: fs.Stats;
+  try {
+    const link = fs.lstatSync(file);
+    if (link.isSymbolicLink()) {
+      const why = owner(link.uid, ' (a symlink)');
+      if (why !== undefined) return why;
+    }
+    stat = fs.statSync(file);
+  } catch {
+    return undefined;
+  }
+  const why = owner(stat.uid, '');
+  if (why !== undefined) return why;
+  const dir = path.dirname(path.resolve(file));
+  try {
+    const writers = otherWriters(fs.statSync(dir), ids.uid, ids.gid);
+    if (writers !== undefined && !writers.sticky) return `control socket ${file} is in directory ${dir}, which ${writers.why}: another user could replace it`;
+  } catch {
+    // The directory went away: connecting will say so.
+  }
+  return undefined;
+}
+
+function currentIds(): { uid: number; gid: number } | undefined {
+  return typeof process.geteuid === 'function' && typeof process.getegid === 'function' ? { uid: process.geteuid(), gid: process.getegid() } : undefined;
 }
 
 /** A socket file left by a process that died: remove it. One that still answers belongs to a live process. */

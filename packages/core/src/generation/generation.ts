@@ -1,15 +1,17 @@
 import type net from 'node:net';
+import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { DrainTracker, type DrainResult } from '../drain-tracker';
 import { BatonError, errorToWire } from '../errors';
 import { parseListenArgs } from '../internal/listen-args';
+import { sideServerWarning, signalCollisionWarning, unmanagedServers } from '../internal/neighbours';
 import { removeSocketFile } from '../internal/unix-path-guard';
 import { RELOAD_SIGNAL, STOP_SIGNALS } from '../internal/signals';
 import { createStderrLogger, LifecycleLog } from '../logger';
 import { optionsFromEnv, resolveOptions, validateOptions, type BatonOptions, type ResolvedOptions } from '../options';
 import { claimInherited, closeUnclaimed, describeSource, type Inheritance } from '../wire/handoff-env';
 import type { RetireReason } from '../wire/ipc';
-import { sumCounts, type LastReload, type Phase, type ReloadResult, type Status } from '../wire/types';
+import { sumCounts, type Health, type LastReload, type Phase, type ReloadResult, type Status } from '../wire/types';
 import type { Host } from './host';
 import type { GenerationPort, HandoffSockets, Upstream } from './upstream';
 
@@ -69,6 +71,8 @@ export class Generation {
   private lastReload: LastReload | undefined;
   private stopSignals = 0;
   private retiring = false;
+  /** Warnings about the app's neighbours already given: each is said once. */
+  private readonly warned = new Set<string>();
   private drainRun: Promise<{ results: DrainResult[]; startedAt: number }> | undefined;
 
   /**
@@ -165,6 +169,11 @@ export class Generation {
     };
   }
 
+  /** Ready while serving (a reload in progress still serves); not while starting, stopping or retiring. */
+  health(): Health {
+    return { ready: this.phase === 'serving' || this.phase === 'reloading', live: true, phase: this.phase };
+  }
+
   /** First listen(): settle options (a bad BATON_* value stops start-up here), signals, the role. */
   private start(): void {
     if (this.inherited instanceof BatonError) throw this.inherited;
@@ -194,7 +203,7 @@ export class Generation {
 
   private applyOptions(): void {
     this.options = resolveOptions(this.codeOptions, optionsFromEnv(this.host.env));
-    this.log.use(this.options.logger ?? createStderrLogger(this.options.logLevel));
+    this.log.use(this.options.logger ?? createStderrLogger(this.options.logLevel, this.options.logFormat));
   }
 
   private handoff(): HandoffSockets {
@@ -224,6 +233,7 @@ export class Generation {
     const closed = closeUnclaimed(this.inheritance);
     if (closed.length > 0) this.log.info('close-unused', `closed inherited fds the new code does not listen on: ${closed.join(', ')}`);
     const described = this.listeners.map((l) => describeListener(l)).join(', ');
+    this.warnAboutNeighbours();
     this.upstream.ready(
       this.listeners.map(({ key, server }) => ({ key, server })),
       described,
@@ -240,7 +250,11 @@ export class Generation {
       const to = successor !== undefined ? `; pid ${successor} serves now` : '';
       throw new BatonError('ERR_BATON_RETIRING', `pid ${this.host.pid} has handed over and cannot reload${to}`);
     }
+    if (this.phase === 'stopping') {
+      throw new BatonError('ERR_BATON_RETIRING', `pid ${this.host.pid} is stopping and cannot reload`);
+    }
     this.phase = 'reloading';
+    this.warnAboutNeighbours();
     let result: ReloadResult;
     try {
       result = await this.upstream.reload();
@@ -262,10 +276,10 @@ export class Generation {
   }
 
   private onReloadSignal(): void {
-    if (this.phase === 'retiring' || this.phase === 'standby') {
+    if (this.phase === 'retiring' || this.phase === 'standby' || this.phase === 'stopping') {
       const successor = this.upstream.relations().successorPid;
       const to = successor !== undefined ? ` (pid ${successor} serves now)` : '';
-      this.log.info('reload-ignored', `SIGHUP ignored: pid ${this.host.pid} is retiring${to}`);
+      this.log.info('reload-ignored', `SIGHUP ignored: pid ${this.host.pid} is ${this.phase === 'stopping' ? 'stopping' : 'retiring'}${to}`);
       return;
     }
     if (this.reloadInFlight) {
@@ -300,12 +314,46 @@ export class Generation {
       this.retire('reload');
       return;
     }
-    if (this.phase === 'retiring') {
-      this.log.info('stop', `${signal}: already draining; send it again to close at once`);
+    if (this.phase === 'retiring' || this.phase === 'stopping') {
+      this.log.info('stop', `${signal}: already stopping; send it again to close at once`);
+      return;
+    }
+    const delay = this.options.shutdownDelayMs;
+    if (delay > 0 && this.phase === 'serving') {
+      // Kubernetes and load balancers keep sending new connections for a while after SIGTERM: serve
+      // them normally, report not ready, and only then drain.
+      this.phase = 'stopping';
+      this.log.info('stop', `${signal}: still accepting for ${delay} ms (reporting not ready), then draining and exiting`);
+      this.host.setTimeout(() => {
+        this.log.info('stop', `shutdown delay of ${delay} ms over: draining and exiting`);
+        this.retire('shutdown');
+      }, delay);
       return;
     }
     this.log.info('stop', `${signal}: draining and exiting`);
     this.retire('shutdown');
+  }
+
+  /**
+   * Other SIGHUP listeners (a framework's shutdown hooks) and servers bound outside baton (metrics,
+   * probes) break every reload in ways that are hard to trace back: name them, with the fix, once.
+   */
+  private warnAboutNeighbours(): void {
+    const warnings: Array<[string, string]> = [];
+    if (this.options.handleSignals) {
+      // Ours: the one SIGHUP handler start() installed.
+      const others = this.host.signalListenerCount(RELOAD_SIGNAL) - 1;
+      if (others > 0) warnings.push(['signal-collision', signalCollisionWarning(RELOAD_SIGNAL, others)]);
+    }
+    const control = this.options.control === undefined ? undefined : `unix:${path.resolve(this.options.control)}`;
+    const managed = new Set(this.listeners.map((l) => l.server));
+    const side = unmanagedServers(this.host.activeHandles(), managed).filter((address) => address !== control);
+    if (side.length > 0) warnings.push(['side-server', sideServerWarning(side)]);
+    for (const [event, message] of warnings) {
+      if (this.warned.has(message)) continue;
+      this.warned.add(message);
+      this.log.warn(event, message);
+    }
   }
 
   /**
@@ -383,33 +431,46 @@ export class Generation {
       }
     }
     const drains = Promise.all(this.listeners.map((l) => l.tracker.drain(deadline)));
-    for (const hook of this.drainHooks) {
-      Promise.resolve()
-        .then(() => hook({ reason, upgradedSockets }))
-        .catch((error: unknown) => this.log.error('drain-hook', `onDrain hook failed: ${(error as Error)?.message ?? error}`));
-    }
-    this.drainRun = drains.then((results) => ({ results, startedAt }));
+    // The hooks start with the drain (close WebSockets now, not after) and are awaited, within its deadline.
+    const hooks = this.runHooks(this.drainHooks, 'onDrain', (hook) => hook({ reason, upgradedSockets }));
+    const hooksWithin = this.within(hooks, deadline, () =>
+      this.log.warn('drain-hook', `onDrain hooks still running when the drain deadline of ${deadline} ms ran out; going on`),
+    );
+    this.drainRun = Promise.all([drains, hooksWithin]).then(([results]) => ({ results, startedAt }));
     return this.drainRun;
   }
 
   /** The app's clean-up (close pools, flush logs), cut when the stop budget runs out. */
   private async runExitHooks(budgetMs: number, timeoutMs: number): Promise<void> {
     if (this.exitHooks.length === 0) return;
-    const hooks = this.exitHooks.map(async (hook) => {
-      try {
-        await hook();
-      } catch (error) {
-        this.log.error('exit-hook', `onExit hook failed: ${(error as Error)?.message ?? error}`);
-      }
-    });
+    const hooks = this.runHooks(this.exitHooks, 'onExit', (hook) => hook());
+    await this.within(hooks, timeoutMs, () =>
+      this.log.warn('exit-hook', `onExit hooks still running when the stop budget of ${budgetMs} ms ran out; exiting anyway`),
+    );
+  }
+
+  /** Runs every hook at once; a failing hook is logged and does not stop the others. */
+  private runHooks<H>(hooks: H[], kind: 'onDrain' | 'onExit', call: (hook: H) => void | Promise<void>): Promise<void> {
+    const event = kind === 'onDrain' ? 'drain-hook' : 'exit-hook';
+    return Promise.all(
+      hooks.map((hook) =>
+        Promise.resolve()
+          .then(() => call(hook))
+          .catch((error: unknown) => this.log.error(event, `${kind} hook failed: ${(error as Error)?.message ?? error}`)),
+      ),
+    ).then(() => undefined);
+  }
+
+  /** Waits for `work`, but no longer than `ms`; `onTimeout` says what was cut. */
+  private async within(work: Promise<void>, ms: number, onTimeout: () => void): Promise<void> {
     let timer: { unref(): void } | undefined;
     const timeout = new Promise<void>((resolve) => {
       timer = this.host.setTimeout(() => {
-        this.log.warn('exit-hook', `onExit hooks still running when the stop budget of ${budgetMs} ms ran out; exiting anyway`);
+        onTimeout();
         resolve();
-      }, timeoutMs);
+      }, ms);
     });
-    await Promise.race([Promise.all(hooks), timeout]);
+    await Promise.race([work, timeout]);
     this.host.clearTimeout(timer);
   }
 

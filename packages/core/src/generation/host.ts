@@ -43,6 +43,12 @@ export interface Host {
   /** Runs `callback` on a later turn of the event loop (after pending I/O callbacks). */
   nextTurn(callback: () => void): void;
   onSignal(signal: NodeJS.Signals, handler: (signal: NodeJS.Signals) => void): void;
+  /** How many listeners the signal has in this process, baton's included. */
+  signalListenerCount(signal: NodeJS.Signals): number;
+  /** Everything that keeps the event loop alive (servers among them), for the side-server check. */
+  activeHandles(): unknown[];
+  /** Sees an uncaught exception just before the process dies of it (does not change what happens). */
+  onUncaughtException(handler: (error: unknown) => void): void;
   exit(code: number): void;
   spawn(plan: ChildPlan): Child;
   /** sd_notify(3); resolves once sent (or at once outside systemd). */
@@ -74,6 +80,10 @@ export function processHost(): Host {
     clearTimeout: (timer) => clearTimeout(timer as NodeJS.Timeout | undefined),
     nextTurn: (callback) => void setImmediate(callback),
     onSignal: (signal, handler) => void process.on(signal, handler),
+    signalListenerCount: (signal) => process.listenerCount(signal),
+    // Undocumented but long-stable (why-is-node-running relies on it); an empty list where it is missing.
+    activeHandles: () => (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles?.() ?? [],
+    onUncaughtException: (handler) => void process.on('uncaughtExceptionMonitor', handler),
     exit: (code) => process.exit(code),
     spawn: spawnChild,
     notify: (fields) => notifySystemd(fields, process.env),

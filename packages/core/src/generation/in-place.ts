@@ -5,6 +5,7 @@ import { waitForReady, type Child } from '../child/spawn';
 import { InPlaceControl } from '../control/in-place';
 import { BatonError } from '../errors';
 import { assertPidFileWritable, readPidFile, removePidFileIfOurs, writePidFile } from '../internal/pid-file';
+import { addressInUseHint } from '../internal/neighbours';
 import { wrapperWarning } from '../internal/wrapper-check';
 import { HANDOFF_VARIABLES, handoffEnv, type Inheritance } from '../wire/handoff-env';
 import type { RetireReason } from '../wire/ipc';
@@ -92,6 +93,14 @@ export class InPlaceUpstream implements Upstream {
       if (warning) port.log.warn('wrapper', warning);
     }
     if (this.inheritance.predecessorGone) port.log.warn('predecessor-gone', predecessorGone(this.inheritance.predecessorPid));
+    const predecessor = this.inheritance.predecessorPid;
+    if (predecessor !== undefined) {
+      // A server the app binds with a plain listen() dies here with EADDRINUSE: say why, once, before it does.
+      this.host.onUncaughtException((error) => {
+        const hint = addressInUseHint(error, predecessor);
+        if (hint) port.log.error('address-in-use', hint);
+      });
+    }
   }
 
   bound(_key: string, _server: net.Server): void {

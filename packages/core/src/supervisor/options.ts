@@ -8,6 +8,12 @@ export interface SupervisorOptions {
   workers: number;
   readyTimeoutMs: number;
   drainTimeoutMs: number;
+  /**
+   * How long every new worker of a rolling reload must stay up after it is ready before any old
+   * worker is retired (0: retire as soon as all are ready). The in-place rollback window's option
+   * (BATON_SETTLE_MS); DEFAULTS.settleMs when not given.
+   */
+  settleMs?: number;
   /** Written atomically with the supervisor's pid, which never changes. */
   pidFile?: string;
   /** Unix control socket for `baton reload` / `baton status`. */
@@ -22,6 +28,7 @@ export const SUPERVISOR_DEFAULTS = Object.freeze({
   workers: 1,
   readyTimeoutMs: DEFAULTS.readyTimeoutMs,
   drainTimeoutMs: DEFAULTS.drainTimeoutMs,
+  settleMs: DEFAULTS.settleMs,
   logLevel: DEFAULTS.logLevel,
 });
 
@@ -43,11 +50,14 @@ export function resolveSupervisorOptions(
   const fromEnv = optionsFromEnv(env);
   const pidFile = flags.pidFile ?? fromEnv.pidFile;
   const control = flags.control ?? fromEnv.control;
+  // Left out when neither gives it (the supervisor then uses SUPERVISOR_DEFAULTS.settleMs).
+  const settleMs = flags.settleMs ?? fromEnv.settleMs;
   return {
     command,
     workers: flags.workers ?? SUPERVISOR_DEFAULTS.workers,
     readyTimeoutMs: flags.readyTimeoutMs ?? fromEnv.readyTimeoutMs ?? SUPERVISOR_DEFAULTS.readyTimeoutMs,
     drainTimeoutMs: flags.drainTimeoutMs ?? fromEnv.drainTimeoutMs ?? SUPERVISOR_DEFAULTS.drainTimeoutMs,
+    ...(settleMs !== undefined ? { settleMs } : {}),
     ...(pidFile !== undefined ? { pidFile } : {}),
     ...(control !== undefined ? { control } : {}),
     listen: flags.listen ?? [],

@@ -10,7 +10,7 @@ import { restartDelay, STABLE_AFTER_MS } from './backoff';
 import { resolveWorkerCommand, type WorkerCommand } from './command';
 import { bindListenFlag } from './listen-flags';
 import { ListenerInventory } from './listener-inventory';
-import { defaultControlPath, type SupervisorOptions } from './options';
+import { defaultControlPath, SUPERVISOR_DEFAULTS, type SupervisorOptions } from './options';
 import { supervisorProcessHost, type SupervisorHost } from './host';
 import { Worker, type WorkerExit } from './worker';
 
@@ -20,14 +20,26 @@ const SUPERVISOR_ONLY_VARIABLES = ['BATON_PID_FILE', 'BATON_CONTROL', 'NOTIFY_SO
 const STATUS_TIMEOUT_MS = 2000;
 
 type LastReload = NonNullable<ControlStatus['lastReload']>;
+type Health = NonNullable<ControlStatus['health']>;
+
+/** serving: N ready; degraded: fewer, but at least one; down: none. */
+export function healthOf(ready: number, wanted: number): Health {
+  return ready >= wanted ? 'serving' : ready > 0 ? 'degraded' : 'down';
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
 
 /**
  * `baton run`: a resident parent that holds the listening sockets and keeps one PID while workers
  * come and go. Invariants, as for in-place mode (DESIGN.md): one reload at a time (a request during a
- * reload shares its outcome); never fewer than N ready workers during a reload (start one, wait until
- * it is ready, then retire one old worker politely); a worker that fails to start aborts the reload,
- * is killed and reaped, and the old workers keep serving; a worker that crashes while serving is
- * restarted with exponential backoff. Every child is reaped: Node waits for the ones it spawned.
+ * reload shares its outcome); never fewer than N ready workers during a reload (the N new workers
+ * start one at a time next to the N old ones, and no old worker is retired before every new one has
+ * stayed up for the settle time); a new worker that fails at any moment before that aborts the
+ * reload: the new workers are stopped and the old ones, never told anything, keep serving; a worker
+ * that crashes while serving is restarted with exponential backoff (a kill sent from outside is
+ * not a crash and does not grow it). Every child is reaped: Node waits for the ones it spawned.
  */
 export class Supervisor implements ControlTarget {
   readonly log: LifecycleLog;
@@ -41,6 +53,10 @@ export class Supervisor implements ControlTarget {
   private readonly controlPath: string | undefined;
   private control: ControlServer | undefined;
   private generation = 1;
+  /** The generation a reload is starting, until it commits or aborts: its workers' exits are the reload's business. */
+  private reloadingGeneration: number | undefined;
+  /** Aborts the reload in flight (a stop signal arrived). */
+  private abortReload: ((error: BatonError) => void) | undefined;
   /** Start-ups and reloads run one at a time, in order. */
   private queue: Promise<unknown> = Promise.resolve();
   private reloadInFlight: Promise<ReloadOutcome> | undefined;
@@ -130,10 +146,13 @@ export class Supervisor implements ControlTarget {
       });
     const count = (state: GenerationSummary['state']): number => generations.filter((g) => g.state === state).length;
     const connections = sumCounts(generations.flatMap((g) => (g.connections ? [g.connections] : [])));
+    // Derived from the workers that are ready now, never from what the supervisor once announced.
+    const health = healthOf(count('ready'), this.options.workers);
     return {
       mode: 'supervised',
       pid: this.host.pid,
-      phase: this.stopping ? 'stopping' : this.reloadInFlight ? 'reloading' : this.announcedReady ? 'serving' : 'starting',
+      phase: this.stopping ? 'stopping' : this.reloadInFlight ? 'reloading' : this.announcedReady ? health : 'starting',
+      health,
       uptimeMs: this.host.now() - this.startedAt,
       workers: { wanted: this.options.workers, ready: count('ready'), starting: count('starting'), draining: count('draining') },
       generations,
@@ -166,6 +185,7 @@ export class Supervisor implements ControlTarget {
     }
     this.stopping = true;
     clearTimeout(this.fillTimer);
+    this.abortReload?.(new BatonError('ERR_BATON_RETIRING', `reload cancelled by ${signal}: supervisor pid ${this.host.pid} is shutting down`));
     const list = [...this.workers];
     this.log.info('stop', `${signal}: draining ${list.length} worker${list.length === 1 ? '' : 's'} and exiting`);
     void this.host.notify({ STOPPING: 1 });
@@ -223,14 +243,21 @@ export class Supervisor implements ControlTarget {
   /** Starts workers (one at a time) until N serve; on a failure, tries again after a backoff. */
   private async fill(): Promise<void> {
     while (!this.stopping && this.liveWorkers().length < this.options.workers) {
+      const worker = this.spawnWorker(this.generation);
       try {
-        await this.startWorker(this.generation);
+        await this.awaitReady(worker);
       } catch (error) {
         if (this.stopping) return;
         if (!this.announcedReady && isBatonError(error, 'ERR_BATON_SPAWN_FAILED')) {
           // The command itself is wrong (not found, not executable): retrying cannot help.
           this.log.error('worker-failed', `${error.message}; exiting`);
           void this.stop('start-up failure', 1);
+          return;
+        }
+        if (worker.exitInfo && worker.killedFromOutside(worker.exitInfo)) {
+          // Someone else's SIGKILL/SIGTERM, not the build's fault: try again at once, backoff unchanged.
+          this.log.warn('worker-failed', `${(error as Error).message}; the signal came from outside baton, not counted as a crash; trying again in 0 ms`, { delayMs: 0 });
+          this.scheduleFill(0);
           return;
         }
         this.consecutiveFailures += 1;
@@ -247,8 +274,8 @@ export class Supervisor implements ControlTarget {
     }
   }
 
-  private async startWorker(generation: number): Promise<{ worker: Worker; readyMs: number }> {
-    if (this.stopping) throw new BatonError('ERR_BATON_RETIRING', `supervisor pid ${this.host.pid} is shutting down`);
+  /** Starts one worker of `generation` and registers it; awaitReady() waits for it. */
+  private spawnWorker(generation: number): Worker {
     const plan = Worker.plan({
       command: this.command,
       cwd: this.options.cwd,
@@ -263,15 +290,21 @@ export class Supervisor implements ControlTarget {
     });
     worker.on('reload', (id: number) => this.onWorkerReloadRequest(worker, id));
     worker.on('self-retire', () => {
-      if (this.stopping) return;
+      // A new worker of a reload in progress: the reload aborts (see rollingReload).
+      if (this.stopping || worker.generation === this.reloadingGeneration) return;
       this.log.warn('worker-retiring', `worker ${worker.pid} is draining on its own (signalled directly?); starting a replacement`);
       this.scheduleFill(0);
     });
     worker.once('exit', (exit: WorkerExit) => this.onWorkerExit(worker, exit));
     this.log.debug('spawn', `starting worker ${worker.pid} (generation ${generation})`);
+    return worker;
+  }
+
+  /** Resolves once `worker` is ready; if it fails to start, it was killed and reaped and this rejects. */
+  private async awaitReady(worker: Worker): Promise<{ worker: Worker; readyMs: number }> {
     const readyMs = await worker.waitReady(this.options.readyTimeoutMs);
     const via = worker.helloPid !== undefined && worker.helloPid !== worker.pid ? ` (app pid ${worker.helloPid})` : '';
-    this.log.info('worker-ready', `worker ${worker.pid}${via} ready in ${readyMs} ms (generation ${generation})`, { workerPid: worker.pid, readyMs });
+    this.log.info('worker-ready', `worker ${worker.pid}${via} ready in ${readyMs} ms (generation ${worker.generation})`, { workerPid: worker.pid, readyMs });
     return { worker, readyMs };
   }
 
@@ -284,12 +317,23 @@ export class Supervisor implements ControlTarget {
       this.log.info('worker-exited', `worker ${worker.pid} ${how}${detail}`, { workerPid: worker.pid });
       return;
     }
-    // A worker that fails while starting is reported by whoever waited for it to be ready.
-    if (exit.state !== 'ready' || this.stopping) return;
+    // A worker that fails while starting is reported by whoever waited for it to be ready; a new
+    // worker of a reload in progress, by the reload, which aborts.
+    if (exit.state !== 'ready' || this.stopping || worker.generation === this.reloadingGeneration) return;
+    this.restarts += 1;
+    if (worker.killedFromOutside(exit)) {
+      // An operator's kill, a script's, the OOM killer's: not a crash of the build. Replace it at
+      // once and leave the crash count (and so the backoff) as it was.
+      this.log.warn('worker-killed', `worker ${worker.pid} ${how} while serving; starting a replacement in 0 ms (the signal came from outside baton: not counted as a crash)`, {
+        workerPid: worker.pid,
+        delayMs: 0,
+      });
+      this.scheduleFill(0);
+      return;
+    }
     const servedMs = this.host.now() - (worker.readyAt ?? worker.startedAt);
     if (servedMs >= STABLE_AFTER_MS) this.consecutiveFailures = 0;
     this.consecutiveFailures += 1;
-    this.restarts += 1;
     const delay = restartDelay(this.consecutiveFailures);
     this.log.error('worker-crashed', `worker ${worker.pid} ${how} while serving; starting a replacement in ${delay} ms`, { workerPid: worker.pid, delayMs: delay });
     this.scheduleFill(delay);
@@ -312,16 +356,30 @@ export class Supervisor implements ControlTarget {
   }
 
   /**
-   * Start a new worker, wait until it is ready, retire one old worker, repeat. The worker that asked
-   * for the reload (the /upgrade handler's) is retired last, so it can answer with the outcome.
+   * A rolling reload that never trades old capacity for new code that has not proven itself:
+   *
+   * 1. Start the N new workers one at a time, each ready before the next starts, while every old
+   *    worker keeps serving (so up to 2N workers run for a while).
+   * 2. Wait until the newest has been ready for the settle time (`settleMs`; the earlier ones have
+   *    been up longer): a build that dies on its first requests dies here.
+   * 3. Only then retire the old workers, the one whose reload() asked (the /upgrade handler's) last.
+   *
+   * A new worker that exits, fails to start, or starts to drain on its own before step 3 aborts the
+   * reload: the new workers are stopped (the ready ones drain politely, a starting one is killed)
+   * and the old workers, never told anything, keep serving. From step 3 on the reload has committed:
+   * a new worker that dies after that is a crash while serving, restarted like any other.
    */
   private async rollingReload(requesterPid: number | undefined): Promise<ReloadOutcome> {
     const started = this.host.now();
     const generation = this.generation + 1;
     const old = this.liveWorkers().sort((a, b) => Number(a.pid === requesterPid) - Number(b.pid === requesterPid));
     const wanted = this.options.workers;
+    const settleMs = this.options.settleMs ?? SUPERVISOR_DEFAULTS.settleMs;
     void this.host.notify({ RELOADING: 1, MONOTONIC_USEC: this.host.monotonicUsec() });
-    this.log.info('reload', `rolling reload to generation ${generation}: replacing ${old.length} worker${old.length === 1 ? '' : 's'} one at a time`);
+    this.log.info(
+      'reload',
+      `rolling reload to generation ${generation}: starting ${plural(wanted, 'new worker')} one at a time next to the ${plural(old.length, 'old one')}; the old ones retire once every new one has stayed up ${settleMs} ms`,
+    );
     const fresh: Array<{ worker: Worker; readyMs: number }> = [];
     const draining: ReloadOutcome['draining'] = [];
     const retire = async (worker: Worker | undefined): Promise<void> => {
@@ -335,32 +393,63 @@ export class Supervisor implements ControlTarget {
       const what = c ? `${c.sockets} connections (${c.activeRequests} requests in flight)` : 'its connections';
       this.log.info('retire', `worker ${worker.pid} retiring: draining ${what}`, { workerPid: worker.pid, ...(c ?? {}) });
     };
+
+    // Whatever happens to a new worker before the commit rejects `aborted`; every wait races it.
+    let abort!: (error: BatonError) => void;
+    const aborted = new Promise<never>((_, reject) => (abort = reject));
+    aborted.catch(() => undefined);
+    const unwatch: Array<() => void> = [];
+    const watch = (worker: Worker): void => {
+      const onExit = (exit: WorkerExit): void => abort(this.newWorkerFailed(worker, exit, settleMs));
+      const onSelfRetire = (): void =>
+        abort(new BatonError('ERR_BATON_CHILD_EXITED', `new worker pid ${worker.pid} started to drain on its own (signalled directly?) during the reload`, { pid: worker.pid }));
+      worker.once('exit', onExit);
+      worker.once('self-retire', onSelfRetire);
+      unwatch.push(() => {
+        worker.off('exit', onExit);
+        worker.off('self-retire', onSelfRetire);
+      });
+    };
+    const stillServing = (): void => {
+      const gone = fresh.find((f) => f.worker.state !== 'ready');
+      if (gone) {
+        const exit = gone.worker.exitInfo;
+        throw exit ? this.newWorkerFailed(gone.worker, exit, settleMs) : new BatonError('ERR_BATON_CHILD_EXITED', `new worker pid ${gone.worker.pid} stopped serving during the reload`, { pid: gone.worker.pid });
+      }
+    };
+    this.reloadingGeneration = generation;
+    this.abortReload = abort;
+    let settleTimer: NodeJS.Timeout | undefined;
     try {
       for (let step = 0; step < wanted; step += 1) {
-        let next: { worker: Worker; readyMs: number };
-        try {
-          next = await this.startWorker(generation);
-        } catch (error) {
-          const failure = isBatonError(error) ? error : new BatonError('ERR_BATON_SPAWN_FAILED', String((error as Error)?.message ?? error));
-          const done = fresh.length > 0 ? `; ${fresh.length} of ${wanted} workers already run generation ${generation}` : '';
-          throw new BatonError(failure.code, `reload failed: ${failure.message}${done}; the old workers keep serving`, {
-            ...(failure.pid !== undefined ? { pid: failure.pid } : {}),
-            cause: failure,
-          });
-        }
-        fresh.push(next);
-        await retire(old[step]);
+        if (this.stopping) throw new BatonError('ERR_BATON_RETIRING', `supervisor pid ${this.host.pid} is shutting down`);
+        const worker = this.spawnWorker(generation);
+        fresh.push(await Promise.race([this.awaitReady(worker), aborted]));
+        watch(worker);
+        stillServing();
       }
-      for (const extra of old.slice(wanted)) await retire(extra);
+      const settleUntil = Math.max(...fresh.map((f) => f.worker.readyAt ?? this.host.now())) + settleMs;
+      const waitMs = settleUntil - this.host.now();
+      if (waitMs > 0) {
+        this.log.info('settle', `generation ${generation}: ${plural(fresh.length, 'new worker')} ready; waiting ${waitMs} ms (settle time ${settleMs} ms) before retiring the old ones`);
+        await Promise.race([new Promise<void>((resolve) => (settleTimer = setTimeout(resolve, waitMs))), aborted]);
+      }
+      stillServing();
     } catch (error) {
-      const failure = error as BatonError;
-      this.lastReload = { ok: false, at: new Date().toISOString(), code: failure.code, message: failure.message };
-      this.log.error('reload-failed', failure.message, { code: failure.code });
-      void this.host.notify({ READY: 1 });
-      throw error;
+      clearTimeout(settleTimer);
+      for (const stop of unwatch) stop();
+      this.abortReload = undefined;
+      throw await this.abortRolling(generation, old, error);
+    } finally {
+      // Committed or aborted: from here on a new worker's death is an ordinary crash.
+      this.reloadingGeneration = undefined;
     }
+    for (const stop of unwatch) stop();
+    this.abortReload = undefined;
+    // Committed: every new worker has stayed up the settle time. Now, and only now, the old ones go.
     this.generation = generation;
     this.consecutiveFailures = 0;
+    for (const worker of old) await retire(worker);
     // Only when every new worker said which keys it serves (a wrapper or an old core may not).
     if (fresh.every((f) => f.worker.keys !== undefined)) {
       const dropped = this.inventory.forgetUnused(new Set(fresh.flatMap((f) => f.worker.keys ?? [])));
@@ -385,5 +474,54 @@ export class Supervisor implements ControlTarget {
     void this.host.notify({ READY: 1, STATUS: `generation ${generation}: ${outcome.pids.length} workers serving` });
     this.log.info('reloaded', `reload done in ${outcome.durationMs} ms: workers ${outcome.previousPids.join(', ') || '(none)'} -> ${outcome.pids.join(', ')}`);
     return outcome;
+  }
+
+  /** The error for a new worker that died (or was stopped) after it was ready, before the reload committed. */
+  private newWorkerFailed(worker: Worker, exit: WorkerExit, settleMs: number): BatonError {
+    if (this.stopping) return new BatonError('ERR_BATON_RETIRING', `reload cancelled: supervisor pid ${this.host.pid} is shutting down`, { pid: worker.pid });
+    const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+    const after = worker.readyAt !== undefined ? ` ${this.host.now() - worker.readyAt} ms after it was ready (settle time ${settleMs} ms)` : '';
+    // No code of its own yet: CHILD_EXITED is the closest (the new generation exited before it was accepted).
+    return new BatonError('ERR_BATON_CHILD_EXITED', `new worker pid ${worker.pid} ${how}${after}`, { pid: worker.pid, exitCode: exit.code, signal: exit.signal });
+  }
+
+  /**
+   * A reload that did not commit: stop every worker of `generation` (a ready one drains politely:
+   * it has accepted connections; a starting one is killed), record and log the failure once, and
+   * return the error to reject with. The old workers were never told anything.
+   */
+  private async abortRolling(generation: number, old: Worker[], error: unknown): Promise<BatonError> {
+    const cause = isBatonError(error) ? error : new BatonError('ERR_BATON_SPAWN_FAILED', String((error as Error)?.message ?? error));
+    if (this.stopping) {
+      // stop() retires or kills every worker, the new ones included.
+      const failure = isBatonError(cause, 'ERR_BATON_RETIRING') ? cause : new BatonError('ERR_BATON_RETIRING', `reload cancelled: supervisor pid ${this.host.pid} is shutting down`, { cause });
+      this.lastReload = { ok: false, at: new Date().toISOString(), code: failure.code, message: failure.message };
+      this.log.error('reload-failed', `reload failed: ${failure.message}`, { code: failure.code });
+      return failure;
+    }
+    const mine = [...this.workers].filter((w) => w.generation === generation && w.state !== 'exited');
+    await Promise.all(mine.map((w) => (w.state === 'starting' ? w.kill() : w.retire('reload', this.options.drainTimeoutMs))));
+    const stopped = mine.length > 0 ? `; stopped the ${plural(mine.length, 'new worker')} of generation ${generation} still running (${mine.map((w) => w.pid).join(', ')})` : '';
+    const left = old.filter((w) => w.state === 'ready');
+    // Replacements for old workers that crashed meanwhile start from the command on disk: that is the new build.
+    const short =
+      left.length < this.options.workers
+        ? ` (${left.length} of ${this.options.workers}: the others died during the reload; their replacements start from the command on disk, which is the new build)`
+        : '';
+    // Sockets only the new build asked for: nobody serves them now, so clients are refused instead of queued.
+    if (left.length > 0 && left.every((w) => w.keys !== undefined)) {
+      const dropped = this.inventory.forgetUnused(new Set(left.flatMap((w) => w.keys ?? [])));
+      if (dropped.length > 0) this.log.info('listener', `generation ${generation} was the only one to listen on ${dropped.join(', ')}: closed`);
+    }
+    const failure = new BatonError(cause.code, `${cause.message}${stopped}; the old workers keep serving${short}`, {
+      ...(cause.pid !== undefined ? { pid: cause.pid } : {}),
+      ...(cause.exitCode !== undefined ? { exitCode: cause.exitCode } : {}),
+      ...(cause.signal !== undefined ? { signal: cause.signal } : {}),
+      cause,
+    });
+    this.lastReload = { ok: false, at: new Date().toISOString(), code: failure.code, message: failure.message };
+    this.log.error('reload-failed', `reload failed: ${failure.message}`, { code: failure.code });
+    void this.host.notify({ READY: 1 });
+    return failure;
   }
 }

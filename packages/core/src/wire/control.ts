@@ -25,6 +25,11 @@ export interface ControlStatus {
   /** The process that answered: the serving generation (in-place) or the supervisor (stays the same). */
   pid: number;
   phase: string;
+  /**
+   * Under `baton run`, derived from the workers ready right now: `serving` (all N), `degraded`
+   * (fewer, at least one), `down` (none). `baton status` derives the same from `workers` when absent.
+   */
+  health?: 'serving' | 'degraded' | 'down';
   uptimeMs: number;
   workers: { wanted: number; ready: number; starting: number; draining: number };
   generations: GenerationSummary[];

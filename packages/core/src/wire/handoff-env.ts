@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { BatonError } from '../errors';
 
@@ -71,8 +72,34 @@ function describeFd(fd: number, variable: string): void {
     const kind = stat.isFile() ? 'a regular file' : stat.isFIFO() ? 'a pipe' : stat.isCharacterDevice() ? 'a character device' : 'not a socket';
     throw bad(`${variable}: fd ${fd} is ${kind}, not a listening socket`);
   }
-  // listen({ fd }) on a connected socket fails later with a bare `listen EINVAL`: say which fd it is.
+  // listen({ fd }) on a connected socket, or on a socket of a kind net.Server cannot serve, fails
+  // later with a bare `listen EINVAL`, or worse: say which fd it is.
+  const kind = unsupportedSocketKind(stat.ino);
+  if (kind !== undefined) throw bad(`${variable}: fd ${fd} is ${kind}, not a listening TCP or unix stream socket`);
   if (socketState(stat.ino) === 'connected') throw bad(`${variable}: fd ${fd} is a connected socket, not a listening one`);
+}
+
+/**
+ * What the socket with inode `ino` is when it is of a kind a net.Server cannot listen on (UDP, raw, a
+ * unix datagram or seqpacket socket), from the kernel's tables; undefined for TCP, unix stream, and
+ * sockets not listed (no /proc, or another network namespace: listen() then decides).
+ */
+export function unsupportedSocketKind(ino: bigint, procNet = '/proc/net'): string | undefined {
+  const inode = ino.toString();
+  for (const [table, kind] of [
+    ['udp', 'a UDP socket'],
+    ['udp6', 'a UDP (IPv6) socket'],
+    ['raw', 'a raw socket'],
+    ['raw6', 'a raw (IPv6) socket'],
+  ] as const) {
+    if (findRow(`${procNet}/${table}`, (fields) => fields[9] === inode)) return kind;
+  }
+  const unix = findRow(`${procNet}/unix`, (fields) => fields[6] === inode);
+  // Type 0001 is SOCK_STREAM; 0002 SOCK_DGRAM, 0005 SOCK_SEQPACKET.
+  if (unix && unix[4] !== '0001') return unix[4] === '0002' ? 'a unix datagram socket' : 'a unix seqpacket socket';
+  if (findRow(`${procNet}/netlink`, (fields) => fields[fields.length - 1] === inode)) return 'a netlink socket';
+  if (findRow(`${procNet}/packet`, (fields) => fields[fields.length - 1] === inode)) return 'a packet socket';
+  return undefined;
 }
 
 /**
@@ -109,6 +136,68 @@ function findRow(file: string, match: (fields: string[]) => boolean): string[] |
 /** Set in every worker of `baton run`: the supervisor's pid (its sockets need no LISTEN_PID check). */
 export const SUPERVISOR_PID_VARIABLE = 'BATON_SUPERVISOR_PID';
 
+/** How far up the process tree the supervisor may be: worker, a wrapper script or two, the supervisor. */
+export const SUPERVISOR_MAX_DEPTH = 8;
+
+/**
+ * What readInheritance checks BATON_SUPERVISOR_PID against, injectable for tests. The defaults are
+ * this process's: whether it has an IPC channel (Node removes NODE_CHANNEL_FD from process.env at
+ * start-up, so `process.send` is the only sign left), and each process's parent from /proc/<pid>/stat
+ * (`ps` off Linux).
+ */
+export interface SupervisorRelation {
+  hasIpcChannel: boolean;
+  parentOf: (pid: number) => number | undefined;
+}
+
+/** The parent of `pid`, or undefined when it is gone or cannot be learned. */
+export function parentOf(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // pid (comm) state ppid ...: comm may hold spaces and parentheses, so count from the last ')'.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    return Number.isInteger(ppid) ? ppid : undefined;
+  } catch {
+    if (process.platform === 'linux') return undefined;
+  }
+  try {
+    const ppid = Number(execFileSync('ps', ['-o', 'ppid=', '-p', String(pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 2000 }).trim());
+    return Number.isInteger(ppid) && ppid > 0 ? ppid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `ancestor` is `ppid` or one of its ancestors, at most SUPERVISOR_MAX_DEPTH levels up. */
+export function isAncestor(ancestor: number, ppid: number, parent: (pid: number) => number | undefined = parentOf): boolean {
+  let current: number | undefined = ppid;
+  for (let depth = 0; depth < SUPERVISOR_MAX_DEPTH && current !== undefined && current > 0; depth++) {
+    if (current === ancestor) return true;
+    if (current === 1) return false;
+    current = parent(current);
+  }
+  return false;
+}
+
+/**
+ * BATON_SUPERVISOR_PID says "adopt these sockets without a LISTEN_PID check", so it is believed only
+ * from where `baton run` sets it: the supervisor must be an ancestor of this process (its parent, or
+ * above a wrapper script), and, when there are descriptors to adopt, this process must have the IPC
+ * channel the supervisor opens to every worker. A forged or leaked variable fails both.
+ */
+function checkSupervisorRelation(supervisorPid: number, ppid: number, relation: SupervisorRelation, adopting: boolean): void {
+  if (!isAncestor(supervisorPid, ppid, relation.parentOf)) {
+    throw bad(
+      `${SUPERVISOR_PID_VARIABLE}=${supervisorPid} but that process is not an ancestor of this one (parent ${ppid}): the variable is forged or leaked from another process; refusing its descriptors`,
+    );
+  }
+  if (adopting && !relation.hasIpcChannel) {
+    throw bad(
+      `${SUPERVISOR_PID_VARIABLE}=${supervisorPid} but this process has no IPC channel, which baton run opens to every worker: the variable is forged or leaked from another process; refusing its descriptors`,
+    );
+  }
+}
+
 /** LISTEN_FDS and LISTEN_FDNAMES for a process that inherits sockets named `names` at fds 3, 4, ... */
 export function socketsEnv(names: readonly string[]): Record<'LISTEN_FDS' | 'LISTEN_FDNAMES', string> {
   return {
@@ -137,11 +226,17 @@ export function readInheritance(
   pid: number,
   ppid: number,
   isAlive: (pid: number) => boolean = processIsAlive,
+  relation: Partial<SupervisorRelation> = {},
 ): Inheritance {
   const { LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID, BATON_PREDECESSOR_PID, BATON_SUPERVISOR_PID } = env;
   let predecessorPid: number | undefined;
   let orphaned = false;
-  if (BATON_SUPERVISOR_PID !== undefined) return readSupervised(env, BATON_SUPERVISOR_PID);
+  if (BATON_SUPERVISOR_PID !== undefined) {
+    return readSupervised(env, BATON_SUPERVISOR_PID, ppid, {
+      hasIpcChannel: relation.hasIpcChannel ?? typeof process.send === 'function',
+      parentOf: relation.parentOf ?? parentOf,
+    });
+  }
 
   if (BATON_PREDECESSOR_PID !== undefined) {
     if (!/^\d+$/.test(BATON_PREDECESSOR_PID) || Number(BATON_PREDECESSOR_PID) <= 1) {
@@ -204,14 +299,18 @@ export function readInheritance(
 
 /**
  * A worker of `baton run`: sockets (if any yet) at 3.., named by listener key or GIVEN_SOCKET_PREFIX.
- * The parent is not checked against the supervisor's pid: a wrapper script (`sh -c 'node app.js'`)
- * may sit in between, passing the fds and the IPC channel on.
+ * The parent need not be the supervisor: a wrapper script (`sh -c 'node app.js'`) may sit in between,
+ * passing the fds and the IPC channel on; but the supervisor must be an ancestor, and with sockets to
+ * adopt the IPC channel must be there (checkSupervisorRelation).
  */
-function readSupervised(env: NodeJS.ProcessEnv, raw: string): Inheritance {
+function readSupervised(env: NodeJS.ProcessEnv, raw: string, ppid: number, relation: SupervisorRelation): Inheritance {
   if (!/^\d+$/.test(raw) || Number(raw) < 1) throw bad(`BATON_SUPERVISOR_PID=${JSON.stringify(raw)} is not a process id`);
   const supervisorPid = Number(raw);
   const { LISTEN_FDS, LISTEN_FDNAMES } = env;
-  if (LISTEN_FDS === undefined || LISTEN_FDS === '0') return { source: 'supervisor', sockets: [], supervisorPid };
+  if (LISTEN_FDS === undefined || LISTEN_FDS === '0') {
+    checkSupervisorRelation(supervisorPid, ppid, relation, false);
+    return { source: 'supervisor', sockets: [], supervisorPid };
+  }
   if (!/^\d+$/.test(LISTEN_FDS) || Number(LISTEN_FDS) > 1024) {
     throw bad(`LISTEN_FDS=${JSON.stringify(LISTEN_FDS)} is not a count of descriptors from 0 to 1024`);
   }
@@ -219,6 +318,7 @@ function readSupervised(env: NodeJS.ProcessEnv, raw: string): Inheritance {
   if (names.length !== Number(LISTEN_FDS)) {
     throw bad(`LISTEN_FDNAMES=${JSON.stringify(LISTEN_FDNAMES)} has ${names.length} names but LISTEN_FDS=${LISTEN_FDS}`);
   }
+  checkSupervisorRelation(supervisorPid, ppid, relation, true);
   const sockets = names.map((encoded, index) => {
     let name: string;
     try {

@@ -29,10 +29,20 @@ export function sumCounts(counts: ConnectionCounts[]): ConnectionCounts {
 
 /**
  * starting: listen() called, not ready yet; serving: ready; reloading: serving while a successor starts;
- * standby: handed over, no longer accepting, still serving its open connections and ready to take the
- * sockets back if the successor dies within the settle time; retiring: draining, about to exit.
+ * stopping: asked to stop, still serving during the shutdown delay but reporting not ready;
+ * standby: handed over, no longer accepting, draining, and ready to take the sockets back if the
+ * successor dies within the settle time; retiring: draining, about to exit.
  */
-export type Phase = 'idle' | 'starting' | 'serving' | 'reloading' | 'standby' | 'retiring';
+export type Phase = 'idle' | 'starting' | 'serving' | 'reloading' | 'stopping' | 'standby' | 'retiring';
+
+/** What a readiness or liveness probe needs to know. */
+export interface Health {
+  /** Serving and not on its way out: a load balancer should send new connections here. */
+  ready: boolean;
+  /** The process answers: its event loop runs. */
+  live: boolean;
+  phase: Phase;
+}
 
 /** How this process came to serve: started plainly, as a reload's successor, by systemd, or by `baton run`. */
 export type GenerationMode = 'plain' | 'successor' | 'socket-activated' | 'supervised';

@@ -100,6 +100,22 @@ export class FakeHost implements Host, SupervisorHost {
   nextTurn(callback: () => void): void {
     setImmediate(callback);
   }
+  /** Listeners the app (not baton) installed, per signal. */
+  readonly appSignalListeners = new Map<string, number>();
+  /** What the side-server check sees. */
+  handles: unknown[] = [];
+  readonly uncaughtHandlers: Array<(error: unknown) => void> = [];
+
+  signalListenerCount(signal: NodeJS.Signals): number {
+    return (this.signalHandlers.get(signal)?.length ?? 0) + (this.appSignalListeners.get(signal) ?? 0);
+  }
+  activeHandles(): unknown[] {
+    return this.handles;
+  }
+  onUncaughtException(handler: (error: unknown) => void): void {
+    this.uncaughtHandlers.push(handler);
+  }
+
   onSignal(signal: NodeJS.Signals, handler: (signal: NodeJS.Signals) => void): void {
     this.signalHandlers.set(signal, [...(this.signalHandlers.get(signal) ?? []), handler]);
   }
