@@ -27,6 +27,8 @@ describe('DEFAULTS', () => {
       drainTimeoutMs: 30_000,
       settleMs: 5_000,
       successorEnv: 'initial',
+      shutdownDelayMs: 0,
+      logFormat: 'text',
       logLevel: 'info',
       readiness: 'auto',
       handleSignals: true,
@@ -64,6 +66,8 @@ describe('optionsFromEnv', () => {
       BATON_READY_TIMEOUT_MS: 'readyTimeoutMs',
       BATON_DRAIN_TIMEOUT_MS: 'drainTimeoutMs',
       BATON_SETTLE_MS: 'settleMs',
+      BATON_SHUTDOWN_DELAY_MS: 'shutdownDelayMs',
+      BATON_LOG_FORMAT: 'logFormat',
       BATON_LOG: 'logLevel',
       BATON_CONTROL: 'control',
     });
