@@ -590,3 +590,26 @@ describe('neighbours that break reloads are named, with the fix', () => {
     );
   });
 });
+
+describe('a successor tells its predecessor it is ready', () => {
+  test('copies of its sockets first, then systemd hears MAINPID, and only then the predecessor hears "ready"', async () => {
+    const parent = new FakeParent();
+    const host = new FakeHost({ parent });
+    let letSystemdHear!: () => void;
+    host.notifyGate = new Promise((resolve) => (letSystemdHear = resolve));
+    const inheritance: Inheritance = { source: 'baton', sockets: [], predecessorPid: 999 };
+    const generation = new Generation(host, new InPlaceUpstream(host, inheritance), inheritance);
+    generation.configure({ logger: capture().logger });
+    const server = http.createServer();
+    servers.push(server);
+    generation.listen(server, [0, '127.0.0.1']);
+    await waitFor(() => host.notifications.length === 1, 'the MAINPID notification');
+    expect(host.notifications[0]).toEqual({ MAINPID: 1000, READY: 1 });
+    // systemd has not confirmed yet: the predecessor (which exits after "ready") has not been told.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(parent.sent.map((m) => m.baton)).toEqual(['listener']);
+    letSystemdHear();
+    await waitFor(() => parent.sent.length === 2, 'the ready message');
+    expect(parent.sent[1]).toEqual({ baton: 'ready', pid: 1000, keys: ['tcp:127.0.0.1:0'] });
+  });
+});

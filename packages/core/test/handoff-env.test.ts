@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -9,9 +10,14 @@ import {
   closeUnclaimed,
   HANDOFF_VARIABLES,
   handoffEnv,
+  isAncestor,
   LISTEN_FDS_START,
+  parentOf,
   readInheritance,
   socketState,
+  SUPERVISOR_MAX_DEPTH,
+  unsupportedSocketKind,
+  workerEnv,
   type Inheritance,
 } from '../src/wire/handoff-env';
 
@@ -609,5 +615,204 @@ describe('socketState: listening or connected, from the kernel tables', () => {
 
   test('no /proc: unknown, and the handoff is not refused for it', () => {
     expect(socketState(1n, '/nonexistent')).toBe('unknown');
+  });
+});
+
+// ---- issue 11: BATON_SUPERVISOR_PID is believed only from an ancestor, over an IPC channel -----------
+
+describe('BATON_SUPERVISOR_PID: the supervisor relation is verified', () => {
+  /** A process tree: pid -> parent. */
+  const tree = (edges: Record<number, number>) => (pid: number) => edges[pid];
+  const withIpc = { hasIpcChannel: true, parentOf: tree({ 4000: 3000, 3000: 1 }) };
+
+  test('the parent, or an ancestor above a wrapper script: accepted', () => {
+    expect(readInheritance({ BATON_SUPERVISOR_PID: '4000' }, PID, 4000, undefined, withIpc)).toEqual({ source: 'supervisor', sockets: [], supervisorPid: 4000 });
+    expect(readInheritance({ BATON_SUPERVISOR_PID: '3000' }, PID, 4000, undefined, withIpc)).toEqual({ source: 'supervisor', sockets: [], supervisorPid: 3000 });
+  });
+
+  test('a process that is not an ancestor: ERR_BATON_BAD_HANDOFF naming the variable, before any descriptor is looked at', () => {
+    for (const env of [{ BATON_SUPERVISOR_PID: '4242' }, workerEnv(['given:http'], 4242)]) {
+      expectBadHandoff(() => readInheritance(env, PID, 4000, undefined, withIpc), 'BATON_SUPERVISOR_PID=4242', 'not an ancestor of this one (parent 4000)');
+    }
+  });
+
+  test('an ancestor with descriptors to adopt, but no IPC channel (baton run always opens one): refused', () => {
+    expectBadHandoff(
+      () => readInheritance(workerEnv(['given:http'], 4000), PID, 4000, undefined, { ...withIpc, hasIpcChannel: false }),
+      'BATON_SUPERVISOR_PID=4000',
+      'no IPC channel',
+    );
+    // Nothing to adopt, nothing at stake: the worker only lacks its supervisor and serves in place.
+    expect(readInheritance({ BATON_SUPERVISOR_PID: '4000' }, PID, 4000, undefined, { ...withIpc, hasIpcChannel: false }).source).toBe('supervisor');
+  });
+
+  test('the ancestor walk is bounded', () => {
+    const chain: Record<number, number> = {};
+    for (let pid = 100; pid < 100 + 2 * SUPERVISOR_MAX_DEPTH; pid++) chain[pid] = pid + 1;
+    expect(isAncestor(100 + SUPERVISOR_MAX_DEPTH - 1, 100, tree(chain))).toBe(true);
+    expect(isAncestor(100 + SUPERVISOR_MAX_DEPTH, 100, tree(chain))).toBe(false);
+    // A loop or a vanished process ends the walk.
+    expect(isAncestor(7, 5, tree({ 5: 6, 6: 5 }))).toBe(false);
+    expect(isAncestor(7, 5, tree({}))).toBe(false);
+  });
+
+  (process.platform === 'linux' ? test : test.skip)('parentOf reads /proc/<pid>/stat', () => {
+    expect(parentOf(process.pid)).toBe(process.ppid);
+    expect(parentOf(4_194_305)).toBeUndefined();
+  });
+});
+
+describe('BATON_SUPERVISOR_PID with real processes', () => {
+  const started = new Set<number>();
+  let tcp: net.Server;
+
+  beforeAll(() => {
+    if (!fs.existsSync(DIST)) throw new Error(`${DIST} is missing: run \`npx pnpm@10.34.9 build\` first`);
+  });
+
+  beforeEach(async () => {
+    tcp = net.createServer();
+    await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
+  });
+
+  afterEach(async () => {
+    for (const pid of started) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone.
+      }
+    }
+    started.clear();
+    if (tcp.listening) await new Promise((resolve) => tcp.close(resolve));
+  });
+
+  /** Runs CHILD_SCRIPT with `fds` at 3.., optionally an IPC channel after them, optionally under `sh -c`. */
+  function supervisedChild(fds: number[], env: Record<string, string>, options: { ipc: boolean; wrapper?: boolean }): Promise<ChildReport> {
+    const node = [process.execPath, '-e', CHILD_SCRIPT, '{}'];
+    // `; exit $?` keeps sh from exec-ing node: node runs as the shell's child, one level further down.
+    const [file, ...args] = options.wrapper ? ['/bin/sh', '-c', '"$0" "$1" "$2" "$3"; exit $?', ...node] : node;
+    const child = spawn(file as string, args, { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe', ...fds, ...(options.ipc ? ['ipc' as const] : [])] });
+    if (child.pid !== undefined) started.add(child.pid);
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    return new Promise<ChildReport>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no report in ${CHILD_WAIT_MS} ms; stderr: ${stderr}`)), CHILD_WAIT_MS);
+      child.stdout?.on('data', () => {
+        if (!stdout.includes('\n')) return;
+        clearTimeout(timer);
+        const r = JSON.parse(stdout.split('\n')[0] as string) as ChildReport;
+        started.add(r.pid);
+        resolve(r);
+      });
+      child.once('exit', () => setTimeout(() => reject(new Error(`child exited without a report; stderr: ${stderr}`)), 100));
+    });
+  }
+
+  test('a worker as baton run starts it (parent = supervisor, IPC channel): adopts the socket', async () => {
+    const r = await supervisedChild([handleFd(tcp)], workerEnv(['given:http'], process.pid), { ipc: true });
+    expect(r).toMatchObject({ ok: true, ppid: process.pid });
+    expect(r.inheritance).toEqual({ source: 'supervisor', supervisorPid: process.pid, sockets: [{ fd: 3, name: 'given:http', claimed: false }] });
+  });
+
+  test('behind a wrapper script (sh -c, no exec): the supervisor is the grandparent; accepted', async () => {
+    const r = await supervisedChild([handleFd(tcp)], workerEnv(['given:http'], process.pid), { ipc: true, wrapper: true });
+    expect(r.ok).toBe(true);
+    expect(r.ppid).not.toBe(process.pid);
+    expect(parentOf(r.ppid)).toBe(process.pid);
+    expect(r.inheritance).toMatchObject({ source: 'supervisor', supervisorPid: process.pid });
+  });
+
+  test('forged: BATON_SUPERVISOR_PID names a live process that is not an ancestor: ERR_BATON_BAD_HANDOFF', async () => {
+    const bystander = spawn('sleep', ['30'], { stdio: 'ignore' });
+    started.add(bystander.pid as number);
+    const r = await supervisedChild([handleFd(tcp)], workerEnv(['given:http'], bystander.pid as number), { ipc: true });
+    expect(r).toMatchObject({ ok: false, code: 'ERR_BATON_BAD_HANDOFF' });
+    expect(r.message).toContain(`BATON_SUPERVISOR_PID=${bystander.pid} but that process is not an ancestor of this one (parent ${process.pid})`);
+  });
+
+  test('forged: the right ancestor, but no IPC channel: ERR_BATON_BAD_HANDOFF', async () => {
+    const r = await supervisedChild([handleFd(tcp)], workerEnv(['given:http'], process.pid), { ipc: false });
+    expect(r).toMatchObject({ ok: false, code: 'ERR_BATON_BAD_HANDOFF' });
+    expect(r.message).toContain(`BATON_SUPERVISOR_PID=${process.pid} but this process has no IPC channel`);
+  });
+});
+
+/** A bound UDP socket and its descriptor, found in /proc/self/fd (dgram's _handle is deprecated). */
+async function udpSocket(): Promise<{ udp: dgram.Socket; fd: number }> {
+  const udp = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
+  const port = udp.address().port.toString(16).toUpperCase().padStart(4, '0');
+  const row = fs
+    .readFileSync('/proc/net/udp', 'latin1')
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .find((fields) => fields[1] === `0100007F:${port}`);
+  const fd = fs.readdirSync('/proc/self/fd').map(Number).find((n) => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${n}`) === `socket:[${row?.[9]}]`;
+    } catch {
+      return false;
+    }
+  });
+  if (fd === undefined) throw new Error(`no descriptor for UDP port ${port}`);
+  return { udp, fd };
+}
+
+(process.platform === 'linux' ? describe : describe.skip)('inherited descriptors of a family net.Server cannot listen on', () => {
+  test('a UDP socket is named as one', async () => {
+    const { udp, fd } = await udpSocket();
+    try {
+      const ino = fs.fstatSync(fd, { bigint: true }).ino;
+      expect(unsupportedSocketKind(ino)).toBe('a UDP socket');
+    } finally {
+      udp.close();
+    }
+  });
+
+  test('a listening TCP or unix stream socket is supported', async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const ino = fs.fstatSync(handleFd(server), { bigint: true }).ino;
+      expect(unsupportedSocketKind(ino)).toBeUndefined();
+    } finally {
+      server.close();
+    }
+  });
+
+  test('unix datagram and seqpacket sockets, from the kernel table (fields as /proc/net/unix has them)', () => {
+    const procNet = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-procnet-'));
+    try {
+      fs.writeFileSync(
+        path.join(procNet, 'unix'),
+        [
+          'Num       RefCount Protocol Flags    Type St Inode Path',
+          '0000000000000000: 00000002 00000000 00000000 0002 01 111 /run/dgram.sock',
+          '0000000000000000: 00000002 00000000 00010000 0005 01 222 /run/seq.sock',
+          '0000000000000000: 00000002 00000000 00010000 0001 01 333 /run/stream.sock',
+          '',
+        ].join('\n'),
+      );
+      expect(unsupportedSocketKind(111n, procNet)).toBe('a unix datagram socket');
+      expect(unsupportedSocketKind(222n, procNet)).toBe('a unix seqpacket socket');
+      expect(unsupportedSocketKind(333n, procNet)).toBeUndefined();
+      expect(unsupportedSocketKind(444n, procNet)).toBeUndefined();
+    } finally {
+      fs.rmSync(procNet, { recursive: true, force: true });
+    }
+  });
+
+  test('an inherited UDP socket is refused with ERR_BATON_BAD_HANDOFF naming the fd (a child process)', async () => {
+    const { udp, fd } = await udpSocket();
+    try {
+      const r = await report([fd], { LISTEN_FDS: '1' }, { listenPidSelf: true });
+      expect(r).toMatchObject({ ok: false, code: 'ERR_BATON_BAD_HANDOFF' });
+      expect(r.message).toContain('fd 3 is a UDP socket, not a listening TCP or unix stream socket');
+    } finally {
+      udp.close();
+    }
   });
 });

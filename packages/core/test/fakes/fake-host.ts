@@ -130,9 +130,12 @@ export class FakeHost implements Host, SupervisorHost {
     this.onSpawn?.(child);
     return child;
   }
+  /** When set, notify() resolves only once this does: systemd-notify still on its way. */
+  notifyGate: Promise<void> | undefined;
+
   notify(fields: NotifyFields): Promise<void> {
     this.notifications.push(fields);
-    return Promise.resolve();
+    return this.notifyGate ?? Promise.resolve();
   }
 
   // ---- what the test does to the process ----
