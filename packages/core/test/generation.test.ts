@@ -106,10 +106,12 @@ describe('in place: reload', () => {
 
     child?.sayReady();
     await expect(reloading).resolves.toMatchObject({ pid: child?.pid, previousPid: 1000 });
-    expect(child?.released).toBe(true);
     expect(generation.status()).toMatchObject({ phase: 'retiring', successorPid: child?.pid, lastReload: { ok: true, pid: child?.pid } });
     expect(await host.waitForExit()).toBe(0);
     expect(server.listening).toBe(false);
+    // Told once this generation stopped accepting (the successor then takes the pid file), then let go.
+    expect(child?.sent.map((s) => s.message)).toEqual([{ baton: 'handed-over' }]);
+    expect(child?.released).toBe(true);
   });
 
   test('the successor exits before it is ready: reload() rejects ERR_BATON_CHILD_EXITED, nothing changed, and the next reload works', async () => {
@@ -592,9 +594,11 @@ describe('neighbours that break reloads are named, with the fix', () => {
 });
 
 describe('a successor tells its predecessor it is ready', () => {
-  test('copies of its sockets first, then systemd hears MAINPID, and only then the predecessor hears "ready"', async () => {
+  test('copies of its sockets first, then systemd hears MAINPID, then the predecessor hears "ready"; the pid file once it stopped accepting', async () => {
+    const pidFile = path.join(tempDir(), 'app.pid');
+    fs.writeFileSync(pidFile, '999\n');
     const parent = new FakeParent();
-    const host = new FakeHost({ parent });
+    const host = new FakeHost({ parent, env: { BATON_PID_FILE: pidFile } });
     let letSystemdHear!: () => void;
     host.notifyGate = new Promise((resolve) => (letSystemdHear = resolve));
     const inheritance: Inheritance = { source: 'baton', sockets: [], predecessorPid: 999 };
@@ -611,5 +615,10 @@ describe('a successor tells its predecessor it is ready', () => {
     letSystemdHear();
     await waitFor(() => parent.sent.length === 2, 'the ready message');
     expect(parent.sent[1]).toEqual({ baton: 'ready', pid: 1000, keys: ['tcp:127.0.0.1:0'] });
+    // Whoever reads the pid file now must reach this generation: not before the predecessor stopped accepting.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(readPidFile(pidFile)).toBe(999);
+    parent.say({ baton: 'handed-over' });
+    await waitFor(() => readPidFile(pidFile) === 1000, 'the pid file to name this generation');
   });
 });

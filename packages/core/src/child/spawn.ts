@@ -39,8 +39,8 @@ export interface Child {
   readonly connected: boolean;
   /** Returns a function that stops listening. */
   onMessage(listener: (message: unknown, handle: unknown) => void): () => void;
-  /** Sends over the IPC channel; a child that is gone is not an error. */
-  send(message: object, handle?: unknown): void;
+  /** Sends over the IPC channel; resolves once sent, or at once when the child is gone (not an error). */
+  send(message: object, handle?: unknown): Promise<void>;
   signal(signal: NodeJS.Signals): void;
   /**
    * SIGKILL the child and every process it started (a failed build must not leave its own children
@@ -110,10 +110,11 @@ class SpawnedChild implements Child {
     return () => void this.child?.off('message', listener);
   }
 
-  send(message: object, handle?: unknown): void {
-    if (!this.child?.connected) return;
+  send(message: object, handle?: unknown): Promise<void> {
+    const child = this.child;
+    if (!child?.connected) return Promise.resolve();
     // The callback swallows EPIPE when the child is already gone; 'exit' tells us that.
-    this.child.send(message as never, handle as never, {}, () => undefined);
+    return new Promise((resolve) => void child.send(message as never, handle as never, {}, () => resolve()));
   }
 
   signal(signal: NodeJS.Signals): void {

@@ -420,7 +420,7 @@ export class Generation {
     const startedAt = this.host.now();
     const deadline = this.options.drainTimeoutMs;
     const upgradedSockets = this.listeners.flatMap((l) => l.tracker.upgradedSockets());
-    this.upstream.draining(reason, sumCounts(this.listeners.map((l) => l.tracker.counts())));
+    const counts = sumCounts(this.listeners.map((l) => l.tracker.counts()));
     if (this.upstream.socketsLiveOn(reason)) {
       for (const l of this.listeners) l.tracker.handOverListener();
     } else {
@@ -430,6 +430,8 @@ export class Generation {
         removeSocketFile(l.adoptedPath as string);
       }
     }
+    // Told once this generation no longer accepts: a successor waits for that to take over the pid file.
+    this.upstream.draining(reason, counts);
     const drains = Promise.all(this.listeners.map((l) => l.tracker.drain(deadline)));
     // The hooks start with the drain (close WebSockets now, not after) and are awaited, within its deadline.
     const hooks = this.runHooks(this.drainHooks, 'onDrain', (hook) => hook({ reason, upgradedSockets }));

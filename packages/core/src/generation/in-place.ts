@@ -8,7 +8,7 @@ import { assertPidFileWritable, readPidFile, removePidFileIfOurs, writePidFile }
 import { addressInUseHint } from '../internal/neighbours';
 import { wrapperWarning } from '../internal/wrapper-check';
 import { HANDOFF_VARIABLES, handoffEnv, type Inheritance } from '../wire/handoff-env';
-import type { RetireReason } from '../wire/ipc';
+import type { PredecessorMessage, RetireReason } from '../wire/ipc';
 import type { ConnectionCounts, GenerationMode, ReloadResult, Status } from '../wire/types';
 import type { Host, ParentChannel } from './host';
 import type { GenerationPort, ServedListener, Upstream } from './upstream';
@@ -50,6 +50,9 @@ export function successorCommand(host: Pick<Host, 'argv' | 'execArgv' | 'execPat
  * (each generation writes its own pid when ready), the control socket (handed on with the listeners)
  * and systemd notifications. It serves a plain start, a reload's successor and socket activation.
  */
+/** How long a successor waits for its predecessor to confirm it stopped accepting. */
+export const HANDOVER_WAIT_MS = 5000;
+
 /** A successor being started, so a stop signal can cancel it. */
 interface Starting {
   child: Child;
@@ -71,6 +74,8 @@ export class InPlaceUpstream implements Upstream {
   private control: InPlaceControl | undefined;
   private successorPid: number | undefined;
   private starting: Starting | undefined;
+  /** The successor that took over; released (not waited for) once told, or after the rollback window. */
+  private successor: { child: Child; releaseOnceTold: boolean } | undefined;
   /** Ends the rollback window early (a stop signal, or the drain began for another reason). */
   private endStandby: (() => void) | undefined;
 
@@ -109,13 +114,15 @@ export class InPlaceUpstream implements Upstream {
 
   ready(listeners: ServedListener[], described: string, readyMs: number): void {
     const { log } = this.port;
-    const pidFile = this.port.options().pidFile;
     const predecessor = this.inheritance.predecessorPid;
+    const connected = predecessor !== undefined && !this.inheritance.predecessorGone && this.host.parent?.connected === true;
     try {
-      if (pidFile !== undefined) writePidFile(pidFile, this.host.pid);
+      // A successor takes over the pid file once its predecessor stopped accepting (see tellPredecessor);
+      // one that could not write it must not take over at all, so that is checked now.
+      if (connected) this.checkPidFile();
+      else this.writeOwnPid();
     } catch (error) {
       log.error('pid-file', (error as Error).message);
-      // A successor that cannot take over the pid file must not take over at all.
       if (predecessor !== undefined) {
         this.host.exit(1);
         return;
@@ -126,7 +133,7 @@ export class InPlaceUpstream implements Upstream {
       log.info('ready', `serving on ${described} (pid ${this.host.pid})`);
       return;
     }
-    if (this.inheritance.predecessorGone || !this.host.parent?.connected) {
+    if (!connected) {
       // Nobody to tell but systemd, whose main process died: this one is it now.
       if (!this.inheritance.predecessorGone) log.warn('predecessor-gone', predecessorGone(predecessor));
       void this.host.notify({ MAINPID: this.host.pid, READY: 1 });
@@ -150,8 +157,49 @@ export class InPlaceUpstream implements Upstream {
     if (this.control) copies.push({ key: this.control.key, handle: this.control.handle() });
     for (const { key, handle } of copies) if (handle) await parent.send({ baton: 'listener', key }, handle);
     await this.host.notify({ MAINPID: this.host.pid, READY: 1 });
+    const handedOver = this.waitForHandover(parent, predecessor);
     await parent.send({ baton: 'ready', pid: this.host.pid, keys: listeners.map((l) => l.key) });
-    void predecessor;
+    await handedOver;
+    try {
+      this.writeOwnPid();
+    } catch (error) {
+      // Too late to step back (the predecessor is draining): serve, and say the pid file is stale.
+      this.port.log.error('pid-file', (error as Error).message);
+    }
+  }
+
+  /**
+   * Resolves once the predecessor says it stopped accepting, or its channel closed, or after
+   * HANDOVER_WAIT_MS: from then on whoever reads the pid file and connects reaches this generation.
+   */
+  private waitForHandover(parent: ParentChannel, predecessor: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let done = false;
+      const finish = (): void => {
+        if (done) return;
+        done = true;
+        this.host.clearTimeout(timer);
+        resolve();
+      };
+      const timer = this.host.setTimeout(() => {
+        this.port.log.warn('pid-file', `pid ${predecessor} did not confirm the handover within ${HANDOVER_WAIT_MS} ms; taking over the pid file`);
+        finish();
+      }, HANDOVER_WAIT_MS);
+      parent.onMessage((message) => {
+        if ((message as { baton?: unknown })?.baton === 'handed-over') finish();
+      });
+      parent.onDisconnect(finish);
+    });
+  }
+
+  private checkPidFile(): void {
+    const pidFile = this.port.options().pidFile;
+    if (pidFile !== undefined) assertPidFileWritable(pidFile);
+  }
+
+  private writeOwnPid(): void {
+    const pidFile = this.port.options().pidFile;
+    if (pidFile !== undefined) writePidFile(pidFile, this.host.pid);
   }
 
   async reload(): Promise<ReloadResult> {
@@ -222,10 +270,10 @@ export class InPlaceUpstream implements Upstream {
           : `draining ${counts.sockets} connections (${counts.activeRequests} requests in flight)`),
       { successorPid: child.pid, readyMs, ...counts },
     );
+    this.successor = { child, releaseOnceTold: !standing };
     if (standing) this.standBy(child, handles, settleMs);
     else {
       closeHandles(handles);
-      child.release();
       this.port.retire('reload');
     }
     return { pid: child.pid, previousPid: this.host.pid, readyMs };
@@ -246,6 +294,13 @@ export class InPlaceUpstream implements Upstream {
   draining(reason: RetireReason, _counts: ConnectionCounts): void {
     if (reason === 'reload') this.control?.handOver();
     else this.control?.close();
+    // Not accepting any more: the successor may take over the pid file.
+    const successor = this.successor;
+    if (successor) {
+      void successor.child.send({ baton: 'handed-over' } satisfies PredecessorMessage).then(() => {
+        if (successor.releaseOnceTold) successor.child.release();
+      });
+    }
   }
 
   drained(_durationMs: number, _forced: number): void {
@@ -299,6 +354,7 @@ export class InPlaceUpstream implements Upstream {
       const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
       const why = `rolled back: next generation pid ${child.pid} ${how} ${this.host.now() - readyAt} ms after it was ready; pid ${this.host.pid} serves again`;
       this.successorPid = undefined;
+      this.successor = undefined;
       const missing = this.port.resume(handles, why);
       this.control?.resume(handles);
       const pidFile = this.port.options().pidFile;

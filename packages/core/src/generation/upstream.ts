@@ -57,7 +57,7 @@ export interface Upstream {
   cancelReload(signal: NodeJS.Signals): void;
   /** Whether the listening sockets live on in another process once this one stops accepting. */
   socketsLiveOn(reason: RetireReason): boolean;
-  /** The drain starts, holding `counts`. */
+  /** The drain starts, holding `counts`; this generation no longer accepts. */
   draining(reason: RetireReason, counts: ConnectionCounts): void;
   /** The drain is over. */
   drained(durationMs: number, forced: number): void;

@@ -148,7 +148,7 @@ export class Worker extends EventEmitter {
   }
 
   send(message: SupervisorMessage): void {
-    this.child.send(message);
+    void this.child.send(message);
   }
 
   signal(signal: NodeJS.Signals): void {

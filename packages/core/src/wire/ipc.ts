@@ -26,6 +26,12 @@ export interface ReadyMessage {
   keys?: string[];
 }
 
+/**
+ * An in-place predecessor to its successor, once it stopped accepting: the sockets are the
+ * successor's alone now, so it may write the pid file (whoever reads it reaches the new code).
+ */
+export type PredecessorMessage = { baton: 'handed-over' };
+
 /** The supervisor to a worker. */
 export type SupervisorMessage =
   /** Stop accepting, drain politely, exit 0. The sockets live on in the supervisor either way. */

@@ -40,10 +40,11 @@ export class FakeChild implements Child {
     return () => void this.listeners.delete(listener);
   }
 
-  send(message: object, handle?: unknown): void {
-    if (!this.connected) return;
+  send(message: object, handle?: unknown): Promise<void> {
+    if (!this.connected) return Promise.resolve();
     this.sent.push({ message, ...(handle !== undefined ? { handle } : {}) });
     this.onSent?.(message);
+    return Promise.resolve();
   }
 
   signal(signal: NodeJS.Signals): void {

@@ -92,7 +92,8 @@ export class FakeHost implements Host, SupervisorHost {
     return process.hrtime.bigint() / 1000n;
   }
   setTimeout(callback: () => void, ms: number): { unref(): void } {
-    return setTimeout(callback, ms);
+    // Unref'd: a timer a test left running (a 5 s handover wait) must not keep jest alive.
+    return setTimeout(callback, ms).unref();
   }
   clearTimeout(timer: { unref(): void } | undefined): void {
     clearTimeout(timer as NodeJS.Timeout | undefined);
