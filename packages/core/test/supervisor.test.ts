@@ -171,6 +171,23 @@ describe('rolling reload', () => {
     expect(orders(old2)).toEqual(['retire']);
   });
 
+  test('an old worker that crashed during a reload that then fails: the message says capacity is short and how it is refilled', async () => {
+    const { host, supervisor } = await serving(2, { settleMs: 60_000 });
+    const [, old2] = host.children;
+    const reloading = supervisor.reload();
+    const [, , new1] = await host.waitForChildren(3);
+    old2?.crash(1);
+    new1?.sayReady(['tcp:127.0.0.1:0']);
+    await host.waitForChildren(4);
+    new1?.crash(1);
+    await expect(reloading).rejects.toThrow(
+      /the old workers keep serving \(1 of 2 ready; replacements for the others start from the command on disk, which is the new build\)$/,
+    );
+    // The crash-restart logic refills, after the reload, from the command on disk.
+    await host.waitForChildren(5);
+    expect((await supervisor.status()).restarts).toBe(1);
+  });
+
   test('SIGTERM during the settle time stops the reload and the service', async () => {
     const { host, supervisor, log } = await serving(1, { settleMs: 60_000 });
     const reloading = supervisor.reload();

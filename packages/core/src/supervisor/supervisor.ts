@@ -506,7 +506,7 @@ export class Supervisor implements ControlTarget {
     // Replacements for old workers that crashed meanwhile start from the command on disk: that is the new build.
     const short =
       left.length < this.options.workers
-        ? ` (${left.length} of ${this.options.workers}: the others died during the reload; their replacements start from the command on disk, which is the new build)`
+        ? ` (${left.length} of ${this.options.workers} ready; replacements for the others start from the command on disk, which is the new build)`
         : '';
     // Sockets only the new build asked for: nobody serves them now, so clients are refused instead of queued.
     if (left.length > 0 && left.every((w) => w.keys !== undefined)) {
