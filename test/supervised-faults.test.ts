@@ -144,7 +144,7 @@ test('rolling reload of 3 workers onto a build that dies 1 s after ready: reload
 
   // The reload says it failed, once, with the code and the reason.
   expect(reload.code).toBe(1);
-  expect(reload.stderr).toMatch(/reload failed \(ERR_BATON_CHILD_EXITED\): new worker pid \d+ exited with code 1 .*; the old workers keep serving/);
+  expect(reload.stderr).toMatch(/reload failed \(ERR_BATON_ROLLED_BACK\): new worker pid \d+ exited with code 1 .*; the old workers keep serving/);
   expect(countMatches(`${reload.stdout}${reload.stderr}`, /reload failed/)).toBe(1);
   expect(supervisor.output()).toMatch(/error: reload failed: new worker pid \d+ exited with code 1/);
 
@@ -154,7 +154,7 @@ test('rolling reload of 3 workers onto a build that dies 1 s after ready: reload
   // Afterwards: the same three old workers, serving the old build; --check says serving.
   for (const after of [right, later]) {
     expect(after.code).toBe(0);
-    expect(after.json).toMatchObject({ health: 'serving', workers: { wanted: 3, ready: 3 }, lastReload: { ok: false, code: 'ERR_BATON_CHILD_EXITED' } });
+    expect(after.json).toMatchObject({ health: 'serving', workers: { wanted: 3, ready: 3 }, lastReload: { ok: false, code: 'ERR_BATON_ROLLED_BACK' } });
     expect(after.json.generations.filter((g) => g.state === 'ready').map((g) => g.pid).sort()).toEqual([...oldWorkers].sort());
   }
   for (const seen of [rightVersions, laterVersions]) {

@@ -17,6 +17,12 @@ export const BATON_ERROR_CODES = {
   ERR_BATON_PID_FILE: 'pid file not writable',
   /** The next generation exited (or crashed) before it was ready. */
   ERR_BATON_CHILD_EXITED: 'next generation exited before ready',
+  /**
+   * The new generation died within the settle time after it was ready (a build that crashes on its
+   * first requests): in place the old generation took its sockets back; under `baton run` the reload
+   * was aborted and the old workers kept serving.
+   */
+  ERR_BATON_ROLLED_BACK: 'new generation died after ready; rolled back',
   /** The next generation was not ready within readyTimeoutMs. */
   ERR_BATON_READY_TIMEOUT: 'next generation not ready in time',
   /** The next generation could not be started at all. */

@@ -305,7 +305,7 @@ describe('in place: the rollback window', () => {
     expect(portOf((server as unknown as { _handle: unknown })._handle)).toBe(copy.port);
     expect(await get(copy.port)).toBe('ok');
     expect(readPidFile(pidFile)).toBe(1000);
-    expect(generation.status().lastReload).toMatchObject({ ok: false, message: expect.stringMatching(/^rolled back: next generation pid \d+ exited with code 1 \d+ ms after it was ready; pid 1000 serves again$/) });
+    expect(generation.status().lastReload).toMatchObject({ ok: false, code: 'ERR_BATON_ROLLED_BACK', message: expect.stringMatching(/^rolled back: next generation pid \d+ exited with code 1 \d+ ms after it was ready; pid 1000 serves again$/) });
     expect(log.text()).toMatch(/error rolled-back: rolled back/);
     expect(host.notifications).toContainEqual({ MAINPID: 1000, READY: 1 });
     expect(host.exits).toEqual([]);

@@ -126,7 +126,7 @@ describe('rolling reload', () => {
     await until(() => log.text().includes('before retiring the old ones'), 'the settle wait');
     // The build dies on its first requests: well inside the 60 s settle time.
     new1?.crash(1);
-    await expect(reloading).rejects.toMatchObject({ code: 'ERR_BATON_CHILD_EXITED', pid: new1?.pid, exitCode: 1 });
+    await expect(reloading).rejects.toMatchObject({ code: 'ERR_BATON_ROLLED_BACK', pid: new1?.pid, exitCode: 1 });
     await expect(reloading).rejects.toThrow(
       new RegExp(`^new worker pid ${new1?.pid} exited with code 1 \\d+ ms after it was ready \\(settle time 60000 ms\\); stopped the 1 new worker of generation 2 still running \\(${new2?.pid}\\); the old workers keep serving$`),
     );
@@ -140,7 +140,7 @@ describe('rolling reload', () => {
     const status = await supervisor.status();
     expect(status).toMatchObject({ health: 'serving', phase: 'serving', workers: { wanted: 2, ready: 2, starting: 0, draining: 0 }, restarts: 0 });
     expect(status.generations.map((g) => g.pid).sort()).toEqual([old1?.pid, old2?.pid].sort());
-    expect(status.lastReload).toMatchObject({ ok: false, code: 'ERR_BATON_CHILD_EXITED' });
+    expect(status.lastReload).toMatchObject({ ok: false, code: 'ERR_BATON_ROLLED_BACK' });
     // Said once in the log, and no crash-restart of the new build was scheduled.
     expect(log.text().match(/reload failed/g)).toHaveLength(1);
     expect(host.children).toHaveLength(4);

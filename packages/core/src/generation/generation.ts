@@ -379,7 +379,7 @@ export class Generation {
     }
     this.drainRun = undefined;
     this.phase = 'serving';
-    this.lastReload = { ok: false, at: new Date(this.host.now()).toISOString(), code: 'ERR_BATON_CHILD_EXITED', message: why };
+    this.lastReload = { ok: false, at: new Date(this.host.now()).toISOString(), code: 'ERR_BATON_ROLLED_BACK', message: why };
     return missing;
   }
 

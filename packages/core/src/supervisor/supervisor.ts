@@ -481,8 +481,8 @@ export class Supervisor implements ControlTarget {
     if (this.stopping) return new BatonError('ERR_BATON_RETIRING', `reload cancelled: supervisor pid ${this.host.pid} is shutting down`, { pid: worker.pid });
     const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
     const after = worker.readyAt !== undefined ? ` ${this.host.now() - worker.readyAt} ms after it was ready (settle time ${settleMs} ms)` : '';
-    // No code of its own yet: CHILD_EXITED is the closest (the new generation exited before it was accepted).
-    return new BatonError('ERR_BATON_CHILD_EXITED', `new worker pid ${worker.pid} ${how}${after}`, { pid: worker.pid, exitCode: exit.code, signal: exit.signal });
+    const code = worker.readyAt !== undefined ? 'ERR_BATON_ROLLED_BACK' : 'ERR_BATON_CHILD_EXITED';
+    return new BatonError(code, `new worker pid ${worker.pid} ${how}${after}`, { pid: worker.pid, exitCode: exit.code, signal: exit.signal });
   }
 
   /**
