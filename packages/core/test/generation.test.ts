@@ -551,12 +551,33 @@ describe('neighbours that break reloads are named, with the fix', () => {
     await reloading.catch(() => undefined);
     const warnings = log.lines.filter((l) => l.event === 'signal-collision');
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]?.message).toMatch(/^1 other SIGHUP listener is installed besides baton's: .*enableShutdownHooks\(\['SIGTERM', 'SIGINT'\]\)/);
+    expect(warnings[0]?.message).toMatch(/^1 other SIGHUP listener is installed besides baton's: .*NestJS: leave enableShutdownHooks\(\) out and call app\.close\(\) in onExit\(\)/);
   });
 
-  test('a side server bound with a plain listen() is named with its address and the fix', async () => {
+  test('another SIGTERM listener (terminus, NestJS shutdown hooks): one warning saying the drain can be cut short', async () => {
+    const host = new FakeHost();
+    host.appSignalListeners.set('SIGTERM', 2);
+    const log = capture();
+    const generation = new Generation(host, new InPlaceUpstream(host, NONE), NONE);
+    generation.configure({ logger: log.logger });
+    const server = http.createServer();
+    servers.push(server);
+    generation.listen(server, [0, '127.0.0.1']);
+    await waitFor(() => generation.status().phase === 'serving', 'serving');
+    const warnings = log.lines.filter((l) => l.event === 'signal-collision');
+    expect(warnings.map((w) => w.message)).toEqual([expect.stringMatching(/^2 other SIGTERM listeners are installed besides baton's: one that closes the server or exits cuts baton's polite drain short/)]);
+  });
+
+  test('a side server bound with a plain listen() is named with its address and the fix (one on port 0 cannot collide)', async () => {
     const side = net.createServer();
-    await new Promise<void>((resolve) => side.listen(0, '127.0.0.1', resolve));
+    const portZero = net.createServer();
+    await new Promise<void>((resolve) => portZero.listen(0, '127.0.0.1', resolve));
+    const fixed = (portZero.address() as net.AddressInfo).port;
+    portZero.close();
+    // A fixed port, as a metrics server has; one asked for with port 0 is left alone.
+    await new Promise<void>((resolve) => side.listen(fixed, '127.0.0.1', resolve));
+    const random = net.createServer();
+    await new Promise<void>((resolve) => random.listen(0, '127.0.0.1', resolve));
     try {
       const host = new FakeHost();
       const log = capture();
@@ -564,7 +585,7 @@ describe('neighbours that break reloads are named, with the fix', () => {
       generation.configure({ logger: log.logger });
       const server = http.createServer();
       servers.push(server);
-      host.handles = [server, side];
+      host.handles = [server, side, random];
       generation.listen(server, [0, '127.0.0.1']);
       await waitFor(() => generation.status().phase === 'serving', 'serving');
       const port = (side.address() as net.AddressInfo).port;
@@ -572,6 +593,7 @@ describe('neighbours that break reloads are named, with the fix', () => {
       expect(warning?.message).toMatch(new RegExp(`^127\\.0\\.0\\.1:${port} is bound with a plain server\\.listen\\(\\), outside baton: .*EADDRINUSE.*listen\\(server, \\.\\.\\.\\)`));
     } finally {
       side.close();
+      random.close();
     }
   });
 

@@ -341,9 +341,11 @@ export class Generation {
   private warnAboutNeighbours(): void {
     const warnings: Array<[string, string]> = [];
     if (this.options.handleSignals) {
-      // Ours: the one SIGHUP handler start() installed.
-      const others = this.host.signalListenerCount(RELOAD_SIGNAL) - 1;
-      if (others > 0) warnings.push(['signal-collision', signalCollisionWarning(RELOAD_SIGNAL, others)]);
+      // Ours: the one handler start() installed for each.
+      for (const signal of [RELOAD_SIGNAL, ...STOP_SIGNALS] as NodeJS.Signals[]) {
+        const others = this.host.signalListenerCount(signal) - 1;
+        if (others > 0) warnings.push(['signal-collision', signalCollisionWarning(signal, others)]);
+      }
     }
     const control = this.options.control === undefined ? undefined : `unix:${path.resolve(this.options.control)}`;
     const managed = new Set(this.listeners.map((l) => l.server));

@@ -6,6 +6,7 @@ import { InPlaceControl } from '../control/in-place';
 import { BatonError } from '../errors';
 import { assertPidFileWritable, readPidFile, removePidFileIfOurs, writePidFile } from '../internal/pid-file';
 import { addressInUseHint } from '../internal/neighbours';
+import { createStderrLogger, LifecycleLog } from '../logger';
 import { wrapperWarning } from '../internal/wrapper-check';
 import { HANDOFF_VARIABLES, handoffEnv, type Inheritance } from '../wire/handoff-env';
 import type { PredecessorMessage, RetireReason } from '../wire/ipc';
@@ -85,6 +86,15 @@ export class InPlaceUpstream implements Upstream {
   ) {
     const source = inheritance.source;
     this.mode = source === 'baton' ? 'successor' : source === 'systemd' ? 'socket-activated' : 'plain';
+    const predecessor = inheritance.predecessorPid;
+    if (predecessor !== undefined) {
+      // A server the app binds with a plain listen() dies here with EADDRINUSE, maybe before baton's
+      // first listen(): say why as the process dies of it.
+      host.onUncaughtException((error) => {
+        const hint = addressInUseHint(error, predecessor);
+        if (hint) (this.port?.log ?? new LifecycleLog(createStderrLogger('error'))).error('address-in-use', hint);
+      });
+    }
   }
 
   start(port: GenerationPort): void {
@@ -98,14 +108,6 @@ export class InPlaceUpstream implements Upstream {
       if (warning) port.log.warn('wrapper', warning);
     }
     if (this.inheritance.predecessorGone) port.log.warn('predecessor-gone', predecessorGone(this.inheritance.predecessorPid));
-    const predecessor = this.inheritance.predecessorPid;
-    if (predecessor !== undefined) {
-      // A server the app binds with a plain listen() dies here with EADDRINUSE: say why, once, before it does.
-      this.host.onUncaughtException((error) => {
-        const hint = addressInUseHint(error, predecessor);
-        if (hint) port.log.error('address-in-use', hint);
-      });
-    }
   }
 
   bound(_key: string, _server: net.Server): void {

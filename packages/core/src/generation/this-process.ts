@@ -31,5 +31,38 @@ function chooseUpstream(host: Host, inherited: Inheritance | BatonError): Upstre
   return new InPlaceUpstream(host, inheritance);
 }
 
-/** The one generation this process is. */
-export const generation = createGeneration(processHost());
+/**
+ * The one generation this process is, shared by every copy of @baton/core loaded in it (an adapter
+ * that brought its own, a bundled one): two state machines would each think the other's servers are
+ * not theirs, and reload() from one would say "not listening" while the other serves. The registry key
+ * carries the state machine's protocol; a copy with another protocol cannot share it and says so.
+ */
+const REGISTRY = Symbol.for('baton.generation');
+const PROTOCOL = 1;
+
+interface Registered {
+  protocol: number;
+  generation: Generation;
+  /** Where the copy that created it was loaded from, for the error below. */
+  loadedFrom: string;
+}
+
+function sharedGeneration(): Generation {
+  const global = globalThis as { [REGISTRY]?: Registered };
+  const registered = global[REGISTRY];
+  if (registered === undefined) {
+    const created: Registered = { protocol: PROTOCOL, generation: createGeneration(processHost()), loadedFrom: __dirname };
+    global[REGISTRY] = created;
+    return created.generation;
+  }
+  if (registered.protocol !== PROTOCOL) {
+    throw new BatonError(
+      'ERR_BATON_UNSUPPORTED',
+      `two incompatible copies of @baton/core are loaded: ${registered.loadedFrom} (protocol ${registered.protocol}) and ${__dirname} (protocol ${PROTOCOL}); ` +
+        'install one version (npm ls @baton/core shows where they come from)',
+    );
+  }
+  return registered.generation;
+}
+
+export const generation = sharedGeneration();

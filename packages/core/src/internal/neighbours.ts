@@ -11,6 +11,10 @@ export function unmanagedServers(handles: readonly unknown[], managed: ReadonlyS
   const found: string[] = [];
   for (const handle of handles) {
     if (!(handle instanceof net.Server) || managed.has(handle) || !handle.listening) continue;
+    // Asked for port 0 (net keeps what was asked in _connectionKey, `4:127.0.0.1:0`): the next
+    // generation gets a port of its own, so it cannot collide.
+    const asked = (handle as unknown as { _connectionKey?: unknown })._connectionKey;
+    if (typeof asked === 'string' && asked.endsWith(':0')) continue;
     const address = handle.address();
     if (address === null) continue;
     found.push(typeof address === 'string' ? `unix:${address}` : `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`);
@@ -28,11 +32,18 @@ export function sideServerWarning(addresses: readonly string[]): string {
 }
 
 export function signalCollisionWarning(signal: string, others: number): string {
+  const listeners = `${others} other ${signal} listener${others === 1 ? ' is' : 's are'} installed besides baton's`;
+  if (signal === 'SIGHUP') {
+    return (
+      `${listeners}: ${others === 1 ? 'it runs' : 'they run'} at every reload, and one that closes the server or exits loses requests. ` +
+      'NestJS: leave enableShutdownHooks() out and call app.close() in onExit(); lightship and others: leave SIGHUP out of ' +
+      'their signal list; or configure({ handleSignals: false }) and reload with `baton reload --control`'
+    );
+  }
   return (
-    `${others} other ${signal} listener${others === 1 ? ' is' : 's are'} installed besides baton's: ` +
-    `${others === 1 ? 'it runs' : 'they run'} at every reload, and one that closes the server or exits loses requests. ` +
-    "NestJS: app.enableShutdownHooks(['SIGTERM', 'SIGINT']) (not all signals); lightship and others: leave " +
-    `${signal} out of their signal list; or configure({ handleSignals: false }) and reload with \`baton reload --control\``
+    `${listeners}: one that closes the server or exits cuts baton's polite drain short (and one that raises ${signal} ` +
+    'again makes baton close every connection at once). Put that clean-up in onExit() instead: NestJS without ' +
+    'enableShutdownHooks(), terminus with signals: [] , lightship with signals: []'
   );
 }
 
