@@ -54,6 +54,13 @@ export function buildProgram(exit: (code: number) => void): Command {
     .addOption(new Option('--control <socket>', 'control socket for baton reload/status (env BATON_CONTROL; default <pid-file>.sock)'))
     .addOption(new Option('--listen <address>', 'bind this address before the first worker (repeatable): PORT, HOST:PORT, [IPv6]:PORT, unix:/path').argParser(collect))
     .addOption(new Option('--log <level>', 'silent, error, warn, info or debug (env BATON_LOG)').argParser(parseLogLevel))
+    .addOption(new Option('--log-format <format>', 'text or json, one object a line (env BATON_LOG_FORMAT)').choices(['text', 'json']))
+    .addOption(
+      new Option('--shutdown-delay <duration>', 'after SIGTERM keep serving this long, reporting not ready, then drain (default 0; env BATON_SHUTDOWN_DELAY_MS)').argParser(
+        parseDurationOrZero,
+      ),
+    )
+    .addOption(new Option('--health <address>', 'serve GET /ready and /live on this address (HOST:PORT, PORT or unix:/path) from the supervisor'))
     .addHelpText(
       'after',
       `

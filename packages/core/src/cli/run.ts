@@ -1,12 +1,16 @@
 import { Supervisor } from '../supervisor/supervisor';
 import { resolveSupervisorOptions } from '../supervisor/options';
-import type { LogLevel } from '../logger';
+import { logicalCwd } from '../internal/start-command';
+import type { LogFormat, LogLevel } from '../logger';
 
 export interface RunCommandOptions {
   workers?: number;
   readyTimeout?: number;
   drainTimeout?: number;
   settle?: number;
+  shutdownDelay?: number;
+  health?: string;
+  logFormat?: LogFormat;
   pidFile?: string;
   control?: string;
   listen?: string[];
@@ -25,13 +29,17 @@ export async function runCommand(command: string[], options: RunCommandOptions):
       readyTimeoutMs: options.readyTimeout,
       drainTimeoutMs: options.drainTimeout,
       settleMs: options.settle,
+      shutdownDelayMs: options.shutdownDelay,
+      health: options.health,
+      logFormat: options.logFormat,
       pidFile: options.pidFile,
       control: options.control,
       listen: options.listen,
       logLevel: options.log,
     },
     process.env,
-    process.cwd(),
+    // As the operator named it: workers of a switched `current` symlink start in the new release.
+    logicalCwd(process.env, process.cwd()),
   );
   const supervisor = new Supervisor(resolved);
   await supervisor.start();

@@ -1,5 +1,5 @@
 import { DEFAULTS, optionsFromEnv } from '../options';
-import type { LogLevel } from '../logger';
+import type { LogFormat, LogLevel } from '../logger';
 
 export interface SupervisorOptions {
   /** The worker command, as given after `--`. */
@@ -20,8 +20,16 @@ export interface SupervisorOptions {
   control?: string;
   /** Addresses to bind before the first worker starts (`127.0.0.1:8080`, `:8080`, `unix:/run/app.sock`). */
   listen: string[];
+  /**
+   * After SIGTERM/SIGINT, the workers keep serving this long while the health endpoint says not
+   * ready; then they drain (BATON_SHUTDOWN_DELAY_MS, --shutdown-delay; default 0).
+   */
+  shutdownDelayMs?: number;
+  /** Serve /ready and /live on this address (`--health 127.0.0.1:9000`), from the supervisor itself. */
+  health?: string;
   cwd: string;
   logLevel: LogLevel;
+  logFormat?: LogFormat;
 }
 
 export const SUPERVISOR_DEFAULTS = Object.freeze({
@@ -52,12 +60,17 @@ export function resolveSupervisorOptions(
   const control = flags.control ?? fromEnv.control;
   // Left out when neither gives it (the supervisor then uses SUPERVISOR_DEFAULTS.settleMs).
   const settleMs = flags.settleMs ?? fromEnv.settleMs;
+  const shutdownDelayMs = flags.shutdownDelayMs ?? fromEnv.shutdownDelayMs;
+  const logFormat = flags.logFormat ?? fromEnv.logFormat;
   return {
     command,
     workers: flags.workers ?? SUPERVISOR_DEFAULTS.workers,
     readyTimeoutMs: flags.readyTimeoutMs ?? fromEnv.readyTimeoutMs ?? SUPERVISOR_DEFAULTS.readyTimeoutMs,
     drainTimeoutMs: flags.drainTimeoutMs ?? fromEnv.drainTimeoutMs ?? SUPERVISOR_DEFAULTS.drainTimeoutMs,
     ...(settleMs !== undefined ? { settleMs } : {}),
+    ...(shutdownDelayMs !== undefined ? { shutdownDelayMs } : {}),
+    ...(logFormat !== undefined ? { logFormat } : {}),
+    ...(flags.health !== undefined ? { health: flags.health } : {}),
     ...(pidFile !== undefined ? { pidFile } : {}),
     ...(control !== undefined ? { control } : {}),
     listen: flags.listen ?? [],

@@ -2,7 +2,9 @@ import { BatonError, errorToWire, isBatonError } from '../errors';
 import { HANDOFF_VARIABLES, readInheritance, workerEnv } from '../wire/handoff-env';
 import { sumCounts, type ReloadResult } from '../wire/types';
 import { assertPidFileWritable, removePidFileIfOurs, writePidFile } from '../internal/pid-file';
+import type http from 'node:http';
 import { createStderrLogger, LifecycleLog } from '../logger';
+import { startHealthServer } from './health-server';
 import { ControlServer } from '../control/server';
 import { checkControlPath } from '../control/socket-path';
 import type { ControlEvent, ControlStatus, ControlTarget, GenerationSummary, ReloadOutcome } from '../wire/control';
@@ -66,6 +68,9 @@ export class Supervisor implements ControlTarget {
   private announcedReady = false;
   private lastReload: LastReload | undefined;
   private stopping = false;
+  /** SIGTERM arrived and the shutdown delay runs: workers serve, the probes say not ready. */
+  private delayTimer: NodeJS.Timeout | undefined;
+  private health: http.Server | undefined;
   private resolveDone!: (code: number) => void;
   /** Resolves with the exit code once the supervisor has shut down. */
   readonly done = new Promise<number>((resolve) => (this.resolveDone = resolve));
@@ -75,7 +80,7 @@ export class Supervisor implements ControlTarget {
     private readonly host: SupervisorHost = supervisorProcessHost(),
   ) {
     this.startedAt = host.now();
-    this.log = new LifecycleLog(createStderrLogger(options.logLevel));
+    this.log = new LifecycleLog(createStderrLogger(options.logLevel, options.logFormat));
     this.command = resolveWorkerCommand(options.command, options.cwd);
     if (options.pidFile !== undefined) assertPidFileWritable(options.pidFile);
     const control = options.control ?? defaultControlPath(options.pidFile);
@@ -104,6 +109,9 @@ export class Supervisor implements ControlTarget {
       this.control = await ControlServer.bind(this.controlPath, this, this.log);
       this.log.info('control', `control socket ${this.controlPath} (mode 0600)`);
     }
+    if (this.options.health !== undefined) {
+      this.health = await startHealthServer(this.options.health, this.options.cwd, () => this.healthNow(), this.log);
+    }
     if (this.options.pidFile !== undefined) writePidFile(this.options.pidFile, this.host.pid);
     this.installSignals();
     if (this.host.pid === 1) {
@@ -121,7 +129,7 @@ export class Supervisor implements ControlTarget {
 
   reload(requesterPid?: number): Promise<ReloadOutcome> {
     if (this.reloadInFlight) return this.reloadInFlight;
-    if (this.stopping) return Promise.reject(new BatonError('ERR_BATON_RETIRING', `supervisor pid ${this.host.pid} is shutting down`));
+    if (this.stopping || this.delayTimer) return Promise.reject(new BatonError('ERR_BATON_RETIRING', `supervisor pid ${this.host.pid} is shutting down`));
     this.reloadInFlight = this.serial(() => this.rollingReload(requesterPid)).finally(() => {
       this.reloadInFlight = undefined;
     });
@@ -151,7 +159,7 @@ export class Supervisor implements ControlTarget {
     return {
       mode: 'supervised',
       pid: this.host.pid,
-      phase: this.stopping ? 'stopping' : this.reloadInFlight ? 'reloading' : this.announcedReady ? health : 'starting',
+      phase: this.stopping || this.delayTimer ? 'stopping' : this.reloadInFlight ? 'reloading' : this.announcedReady ? health : 'starting',
       health,
       uptimeMs: this.host.now() - this.startedAt,
       workers: { wanted: this.options.workers, ready: count('ready'), starting: count('starting'), draining: count('draining') },
@@ -178,6 +186,22 @@ export class Supervisor implements ControlTarget {
 
   /** SIGTERM/SIGINT: drain every worker politely, then exit 0. A second signal closes connections at once. */
   async stop(signal: string, exitCode = 0): Promise<void> {
+    const delay = this.options.shutdownDelayMs ?? 0;
+    if (!this.stopping && this.delayTimer === undefined && delay > 0 && exitCode === 0) {
+      // Kubernetes endpoints and load balancers still send new connections for a while: the workers
+      // serve them, the probes say not ready, and only then the drain starts.
+      this.log.info('stop', `${signal}: workers keep serving for ${delay} ms (probes say not ready), then drain`);
+      this.delayTimer = setTimeout(() => {
+        this.log.info('stop', `shutdown delay of ${delay} ms over`);
+        void this.stop(signal, exitCode);
+      }, delay);
+      return;
+    }
+    if (this.delayTimer !== undefined) {
+      clearTimeout(this.delayTimer);
+      this.delayTimer = undefined;
+      if (!this.stopping) this.log.info('stop', `${signal}: ending the shutdown delay; draining now`);
+    }
     if (this.stopping) {
       this.log.warn('stop', `${signal} again: telling workers to close their connections at once`);
       for (const w of this.workers) w.signal('SIGTERM');
@@ -190,18 +214,28 @@ export class Supervisor implements ControlTarget {
     this.log.info('stop', `${signal}: draining ${list.length} worker${list.length === 1 ? '' : 's'} and exiting`);
     void this.host.notify({ STOPPING: 1 });
     this.control?.close();
-    await Promise.all(
+    const exits = Promise.all(
       list.map((w) => {
         if (w.state === 'starting') return w.kill();
         if (w.state === 'ready' || w.state === 'draining') void w.retire('shutdown', this.options.drainTimeoutMs);
         return w.exited;
       }),
     );
+    // Our copies of the sockets go now, not after the drain: once the workers stop accepting, a
+    // connection must be refused at once, not wait in a queue nobody reads until we exit.
     this.inventory.closeAll();
+    this.health?.close();
+    await exits;
     if (this.options.pidFile !== undefined) removePidFileIfOurs(this.options.pidFile, this.host.pid);
     this.control?.destroy();
     this.log.info('stopped', 'every worker has exited; supervisor exiting');
     this.resolveDone(exitCode);
+  }
+
+  private healthNow(): { ready: boolean; phase: string } {
+    const ready = [...this.workers].filter((w) => w.state === 'ready').length;
+    const stopping = this.stopping || this.delayTimer !== undefined;
+    return { ready: !stopping && this.announcedReady && ready > 0, phase: stopping ? 'stopping' : healthOf(ready, this.options.workers) };
   }
 
   private installSignals(): void {
