@@ -169,6 +169,18 @@ describe('in place: reload', () => {
     await expect(generation.reload()).rejects.toMatchObject({ code: 'ERR_BATON_RETIRING' });
   });
 
+  test('after a handover the old generation leaves the pid file alone: the successor may be writing it as the old one exits', async () => {
+    const pidFile = path.join(tempDir(), 'app.pid');
+    const { host, generation } = await servingInPlace({ pidFile });
+    const reloading = generation.reload();
+    const [child] = await host.waitForChildren(1);
+    child?.sayReady();
+    await reloading;
+    expect(await host.waitForExit()).toBe(0);
+    // Still naming the old pid here (a fake successor writes nothing); removing it now would race the real one.
+    expect(readPidFile(pidFile)).toBe(1000);
+  });
+
   test('the pid file changes only when the successor is ready, and a failed successor that wrote it is undone', async () => {
     const dir = tempDir();
     const pidFile = path.join(dir, 'app.pid');

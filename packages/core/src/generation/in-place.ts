@@ -311,9 +311,10 @@ export class InPlaceUpstream implements Upstream {
 
   exiting(): void {
     this.endStandby?.();
-    // After a handover the file names the successor; only a final shutdown removes it.
+    // After a handover the file is the successor's, which may be writing it right now: leave it alone.
+    // Only a final shutdown removes it, and only while it still names this process.
     const pidFile = this.port?.options().pidFile;
-    if (pidFile !== undefined) removePidFileIfOurs(pidFile, this.host.pid);
+    if (pidFile !== undefined && this.successor === undefined) removePidFileIfOurs(pidFile, this.host.pid);
   }
 
   relations(): Pick<Status, 'predecessorPid' | 'successorPid'> {
