@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// `pnpm bench`: reload under load (baton against what users would pick instead), overhead of
-// listen(app), start-up cost, and a chart. Writes bench/results/{report.md,results.json,latency.svg}.
+// `pnpm bench`: reload under load (baton against what users would pick instead), a build that dies
+// 1 s after ready, overhead of listen(app), start-up cost, and a chart. A complete `--full` run writes the
+// committed report (bench/results/{report.md,results.json,latency.svg,latency-zoom.svg}); a quick run
+// writes to bench/results/quick/, any other run to bench/results/partial/, smoke to bench/results/raw/smoke/.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -10,19 +12,23 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { PRESETS } from './config.mjs';
 import { chartSpec, renderSvg } from './report/chart.mjs';
-import { failuresTable, latencyTable, overheadTable, renderReport, startupTable, targets, targetsTable } from './report/markdown.mjs';
+import { dyingTable, failuresTable, latencyTable, overheadTable, renderReport, startupTable, targets, targetsTable } from './report/markdown.mjs';
+import { DYING_STRATEGIES, runDyingBuild } from './sections/dying-build.mjs';
 import { runOverhead } from './sections/overhead.mjs';
 import { runStrategy } from './sections/reload.mjs';
 import { runStartup } from './sections/startup.mjs';
+import { batonDefaults } from './strategies/baton-supervised.mjs';
 import { STRATEGIES } from './strategies/index.mjs';
 
 const BENCH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const REPO = path.resolve(BENCH, '..');
-const SECTIONS = ['reload', 'overhead', 'startup'];
+const SECTIONS = ['reload', 'dying-build', 'overhead', 'startup'];
 
 const HELP = `Usage: pnpm bench [options]        (pnpm bench:smoke for the CI run)
 
-  --full               100 reloads per strategy, longer steady state, 8 overhead pairs, 30 start-up samples
+  --full               100 reloads per strategy, longer steady state, 8 overhead pairs, 30 start-up samples,
+                       3 dying-build trials; only a --full run with no --sections/--strategies/size knob
+                       writes the committed report in bench/results
   --smoke              tiny numbers (CI): checks the bench still runs; writes to bench/results/raw/smoke
   --reloads N          reloads per strategy (quick: ${PRESETS.quick.reloads}, full: ${PRESETS.full.reloads})
   --duration S         seconds of steady-state load before the reloads (quick: ${PRESETS.quick.steadyMs / 1000}, full: ${PRESETS.full.steadyMs / 1000})
@@ -32,8 +38,11 @@ const HELP = `Usage: pnpm bench [options]        (pnpm bench:smoke for the CI ru
   --sections LIST      comma-separated, of: ${SECTIONS.join(', ')}
   --pairs N            A/B pairs per server in the overhead section
   --samples N          samples per start-up measurement
+  --trials N           trials per strategy of the dying-build section (quick: ${PRESETS.quick.dying.trials}, full: ${PRESETS.full.dying.trials})
   --seed N             seed of the request mix (default 1)
-  --out DIR            where report.md, results.json and latency.svg go (default bench/results)
+  --out DIR            where report.md, results.json and the charts go (default: bench/results for a
+                       complete --full run, bench/results/quick for a quick run, bench/results/partial
+                       for any other)
   -h, --help`;
 
 function options() {
@@ -49,6 +58,7 @@ function options() {
       sections: { type: 'string' },
       pairs: { type: 'string' },
       samples: { type: 'string' },
+      trials: { type: 'string' },
       seed: { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -77,8 +87,14 @@ function options() {
   if (values.tail !== undefined) preset.tailMs = num('tail', values.tail, 0) * 1000;
   if (values.pairs !== undefined) preset.overhead.pairs = Math.round(num('pairs', values.pairs, 1));
   if (values.samples !== undefined) preset.startup.samples = Math.round(num('samples', values.samples, 1));
+  if (values.trials !== undefined) preset.dying.trials = Math.round(num('trials', values.trials, 1));
   preset.seed = values.seed !== undefined ? Math.round(num('seed', values.seed, 0)) : 1;
-  const out = path.resolve(values.out ?? (presetName === 'smoke' ? path.join(BENCH, 'results', 'raw', 'smoke') : path.join(BENCH, 'results')));
+  // The committed report is a complete full run's: anything smaller goes to its own folder.
+  const sizeKnobs = ['reloads', 'duration', 'interval', 'tail', 'pairs', 'samples', 'trials', 'seed', 'sections', 'strategies'];
+  const complete = presetName === 'full' && sizeKnobs.every((k) => values[k] === undefined);
+  const folder = presetName === 'smoke' ? path.join('raw', 'smoke') : complete ? '.' : presetName === 'quick' ? 'quick' : 'partial';
+  const out = path.resolve(values.out ?? path.join(BENCH, 'results', folder));
+  const defaultRaw = complete ? path.join(BENCH, 'results', 'raw') : path.join(BENCH, 'results', 'raw', path.basename(out));
   return {
     presetName,
     options: preset,
@@ -86,7 +102,8 @@ function options() {
     sections: values.sections ? list('sections', values.sections, SECTIONS) : SECTIONS,
     out,
     // Per-request data of a run written elsewhere goes beside the default run's, under its own name.
-    raw: presetName === 'smoke' ? path.join(out, 'raw') : values.out ? path.join(BENCH, 'results', 'raw', path.basename(out)) : path.join(BENCH, 'results', 'raw'),
+    raw: presetName === 'smoke' ? path.join(out, 'raw') : values.out ? path.join(BENCH, 'results', 'raw', path.basename(out)) : defaultRaw,
+    selectedStrategies: values.strategies !== undefined,
   };
 }
 
@@ -122,7 +139,7 @@ const log = (line) => console.error(`[bench] ${line}`);
 
 async function main() {
   const started = Date.now();
-  const { presetName, options: opts, strategies, sections, out, raw } = options();
+  const { presetName, options: opts, strategies, sections, out, raw, selectedStrategies } = options();
   fs.mkdirSync(out, { recursive: true });
   fs.mkdirSync(raw, { recursive: true });
   const meta = {
@@ -136,8 +153,11 @@ async function main() {
     loadBefore: os.loadavg().map((l) => l.toFixed(2)),
     batonSource: gitSource(),
     versions: versions(),
+    // baton's settle time as the servers see it: the rollback window in place, each rolling step under baton run.
+    batonSettle: `${process.env.BATON_SETTLE_MS ?? batonDefaults()?.settleMs ?? '?'} ms (${process.env.BATON_SETTLE_MS !== undefined ? 'BATON_SETTLE_MS' : "baton's default"})`,
   };
   log(`${presetName} run, load average ${meta.loadBefore.join(' ')}; results in ${path.relative(process.cwd(), out) || '.'}`);
+  if (path.resolve(out) !== path.join(BENCH, 'results') && presetName !== 'smoke') log('(the committed report in bench/results is written only by a complete `--full` run, or with --out)');
   const results = { meta, options: opts };
   let failedHarness = false;
 
@@ -157,6 +177,33 @@ async function main() {
       if (run.errors.length || !run.requests || run.requests.total === 0) failedHarness = true;
       if (run.requests) log(`${strategy.name}: ${run.reloadsDone} reloads, ${run.requests.total} requests, ${run.failed.total} failed`);
       for (const e of run.errors) log(`${strategy.name}: ${e.split('\n')[0]}`);
+    }
+  }
+  if (sections.includes('dying-build')) {
+    const d = opts.dying;
+    // The smoke preset runs a shorter list; --strategies picks from the section's own.
+    const names = selectedStrategies ? DYING_STRATEGIES.filter((n) => strategies.includes(n)) : (d.strategies ?? DYING_STRATEGIES);
+    results.dying = [];
+    results.dyingSkipped = [];
+    for (const strategy of STRATEGIES.filter((s) => names.includes(s.name))) {
+      const availability = strategy.available?.() ?? { ok: true };
+      if (!availability.ok) {
+        results.dyingSkipped.push({ name: strategy.name, label: strategy.label, reason: availability.reason });
+        log(`dying-build ${strategy.name}: skipped (${availability.reason})`);
+        continue;
+      }
+      for (let trial = 1; trial <= d.trials; trial += 1) {
+        log(`dying-build ${strategy.name}${d.trials > 1 ? ` trial ${trial}/${d.trials}` : ''}: reload onto a build that dies ${d.diesAfterMs / 1000} s after ready…`);
+        const run = await runDyingBuild(strategy, { ...d, seed: opts.seed }, raw, trial);
+        results.dying.push(run);
+        if (run.errors.length || !run.requests || run.requests.total === 0) failedHarness = true;
+        if (run.requests) {
+          const when = run.probe.afterDeathMs !== undefined ? `${run.probe.afterDeathMs / 1000} s after the death` : `${run.probe.afterSignalMs / 1000} s after the reload`;
+          const up = run.upLater ? `up ${when} (${run.probe.build} answered)` : `DOWN ${when} (${run.probe.error ?? `HTTP ${run.probe.status}`})`;
+          log(`dying-build ${strategy.name}: ${run.reload.tool}${run.reload.exitCode !== undefined ? ` exit ${run.reload.exitCode}` : ''}; ${run.failed.total} of ${run.requests.total} requests failed; ${up}`);
+        }
+        for (const e of run.errors) log(`dying-build ${strategy.name}: ${e.split('\n')[0]}`);
+      }
     }
   }
   if (sections.includes('overhead')) {
@@ -188,6 +235,7 @@ async function main() {
   const t = targets(results);
   if (t.length) printed.push('Targets', targetsTable(t), '');
   if (results.reload?.length) printed.push('Reload under load: failed requests', failuresTable(results.reload), '', 'Reload under load: latency, reload time, processes', latencyTable(results.reload), '');
+  if (results.dying?.length) printed.push('A build that dies 1 s after ready', dyingTable(results.dying, opts.dying.laterMs), '');
   if (results.overhead) printed.push('Overhead', overheadTable(results.overhead), '');
   if (results.startup) printed.push('Start-up', startupTable(results.startup), '');
   console.log(printed.join('\n'));

@@ -3,9 +3,13 @@
 // cluster strategies and as the bare start-up reference.
 const { record } = require('./events.cjs');
 const { createApp } = require('./routes.cjs');
+const build = require('./build.cjs');
 
 const port = Number(process.env.PORT);
-const server = createApp().listen(port, '127.0.0.1', () => record('listening'));
+const server = createApp().listen(port, '127.0.0.1', () => {
+  record('listening');
+  build.ready();
+});
 
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, () => {

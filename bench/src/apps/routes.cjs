@@ -1,6 +1,7 @@
 // The application under test, the same for every strategy: an Express app whose requests take 2 ms
 // (an awaited call, like a database round trip), with slow requests, uploads and streamed responses.
 const express = require('express');
+const { build } = require('./build.cjs');
 
 const STREAM_CHUNKS = 8;
 const STREAM_CHUNK_BYTES = 8 * 1024;
@@ -13,6 +14,7 @@ function createApp() {
   app.disable('etag');
   app.use((req, res, next) => {
     res.setHeader('x-pid', String(process.pid));
+    if (build !== undefined) res.setHeader('x-build', build);
     next();
   });
   app.get('/work', (req, res) => {

@@ -17,7 +17,8 @@ const GONE_GRACE_MS = 15_000;
 
 const debug = process.env.BENCH_DEBUG ? (...args) => console.error(`[bench ${new Date().toISOString()}]`, ...args) : () => {};
 
-function startLoad(config) {
+/** Starts the load process (load/main.mjs) with `config`; `started` resolves with the moment it began. */
+export function startLoad(config) {
   const child = fork(LOAD_MAIN, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const started = new Promise((resolve, reject) => {
     child.once('error', reject);

@@ -42,7 +42,11 @@ export const pm2Strategy = {
     const commandMs = now() - signalAt;
     if (done.code !== 0) fs.appendFileSync(ctx.log, done.output);
     this.workerPid = ready.pid;
-    return { signalAt, readyAt: ready.t, oldPids: [oldPid], newPid: ready.pid, commandMs };
+    return { signalAt, readyAt: ready.t, oldPids: [oldPid], newPid: ready.pid, commandMs, commandCode: done.code };
+  },
+  /** Runs the pm2 CLI (e.g. `jlist`) against this run's daemon. */
+  cli(ctx, args, timeoutMs) {
+    return pm2(ctx, args, timeoutMs);
   },
   async stop(ctx) {
     const killed = await pm2(ctx, ['kill'], 30_000);
