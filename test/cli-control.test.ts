@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { killAll, ROOT, tempDir, waitFor, waitForPort } from './helpers/processes';
-import { writeBuild } from './helpers/service';
+import { exitOf, servicePids, writeBuild } from './helpers/service';
 import { baton, startSupervisor, waitForWorkers } from './helpers/supervisor';
 
 afterEach(killAll);
@@ -21,7 +21,14 @@ function asNobody(): { run: string[] } | null {
   return { run: ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups'] };
 }
 
-test('the control socket is created with mode 0600 and refuses another user', async () => {
+const CLI_MAIN = path.join(ROOT, 'packages', 'core', 'dist', 'cli', 'main.js');
+/** A second user to try the socket as (CI runs as root, so there it is always there). */
+const nobody = asNobody();
+/** The CLI needs `nobody` to read this checkout: a clone under a private mktemp directory is not readable. */
+const cliAsNobody = nobody !== null && canRead(nobody, CLI_MAIN);
+
+/** `baton run` with its control socket in a directory anyone can reach: only the socket's mode protects it. */
+async function superviseWithReachableControl() {
   const dir = tempDir();
   // The directory lets anyone reach the socket file: only the socket's own mode stands in the way.
   fs.chmodSync(dir, 0o755);
@@ -30,40 +37,41 @@ test('the control socket is created with mode 0600 and refuses another user', as
   fs.chmodSync(path.join(dir, 'build.json'), 0o644);
   const supervisor = startSupervisor(['--control', control], { BUILD_DIR: dir });
   await waitForWorkers(supervisor, 1);
+  return { supervisor, control };
+}
+
+test('the control socket is created with mode 0600 and serves its owner', async () => {
+  const { control } = await superviseWithReachableControl();
   expect(fs.statSync(control).mode & 0o777).toBe(0o600);
   expect((await baton(['status', '--control', control])).code).toBe(0);
+});
 
-  const nobody = asNobody();
-  if (!nobody) {
-    // Not root (or no setpriv): the kernel's check cannot be exercised from a second user here.
-    process.stdout.write('skipped the other-user check: needs root and setpriv\n');
-    return;
-  }
+(nobody ? test : test.skip)('another user is refused by the kernel, and let in once the mode allows it (skipped unless root with setpriv)', async () => {
+  const user = nobody as { run: string[] };
+  const { supervisor, control } = await superviseWithReachableControl();
   // The kernel's check, with a bare client that needs nothing but the node binary.
-  expect(connectAs(nobody, control)).toBe('EACCES');
-  // The CLI's own message, when `nobody` can read this checkout (a clone under a private mktemp
-  // directory, as CI makes, is not readable by other users).
-  const cliReadable = canRead(nobody, path.join(ROOT, 'packages', 'core', 'dist', 'cli', 'main.js'));
-  if (cliReadable) {
-    const refused = await baton(['status', '--control', control], {}, 30_000, nobody);
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/permission denied on control socket .*only accepts its owner \(mode 0600\)/);
-    const reload = await baton(['reload', '--control', control], {}, 30_000, nobody);
-    expect(reload.code).toBe(1);
-  } else {
-    process.stdout.write('the CLI as nobody: skipped, this checkout is not readable by other users\n');
-  }
+  expect(connectAs(user, control)).toBe('EACCES');
   expect(workerCountReady(supervisor.output())).toBe(1);
-
   // The control experiment: the same user gets in once the mode allows it, so the refusal above
   // came from the socket's mode and nothing else.
   fs.chmodSync(control, 0o666);
-  expect(connectAs(nobody, control)).toBe('connected');
-  if (cliReadable) {
-    const allowed = await baton(['status', '--control', control, '--json'], {}, 30_000, nobody);
-    expect(allowed.code).toBe(0);
-    expect(JSON.parse(allowed.stdout)).toMatchObject({ mode: 'supervised', pid: supervisor.pid });
-  }
+  expect(connectAs(user, control)).toBe('connected');
+});
+
+(cliAsNobody ? test : test.skip)('the CLI run by another user says why it was refused and exits 1 (skipped unless root with setpriv and a checkout other users can read)', async () => {
+  const user = nobody as { run: string[] };
+  const { supervisor, control } = await superviseWithReachableControl();
+  const refused = await baton(['status', '--control', control], {}, 30_000, user);
+  expect(refused.code).toBe(1);
+  expect(refused.stderr).toMatch(/permission denied on control socket .*only accepts its owner \(mode 0600\)/);
+  const reload = await baton(['reload', '--control', control], {}, 30_000, user);
+  expect(reload.code).toBe(1);
+  expect(workerCountReady(supervisor.output())).toBe(1);
+
+  fs.chmodSync(control, 0o666);
+  const allowed = await baton(['status', '--control', control, '--json'], {}, 30_000, user);
+  expect(allowed.code).toBe(0);
+  expect(JSON.parse(allowed.stdout)).toMatchObject({ mode: 'supervised', pid: supervisor.pid });
 });
 
 /** Connects to a unix socket as another user; 'connected' or the error code. */
@@ -139,6 +147,29 @@ describe('usage', () => {
     const result = await baton(['run', '--', 'node', 'app.js'], { BATON_READY_TIMEOUT_MS: 'soon' });
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('BATON_READY_TIMEOUT_MS="soon" is invalid');
+  });
+
+  // Both used to start: the first with workers that threw at listen() and were restarted forever,
+  // the second with every line of baton run silenced. Now the library's own validator refuses them.
+  test.each([
+    ['BATON_DRAIN_TIMEOUT_MS', '9999999999', 'expected a whole number of milliseconds from 1 to 2147483647'],
+    ['BATON_LOG', 'verbose', 'expected silent | error | warn | info | debug'],
+  ])('%s=%s stops baton run at start-up: exit 2, one line, no worker', async (variable, value, expected) => {
+    const dir = tempDir();
+    writeBuild(dir, '1.0');
+    const supervisor = startSupervisor([], { BUILD_DIR: dir, [variable]: value });
+    const exit = await exitOf(supervisor, 10_000);
+    expect(exit).toEqual({ code: 2, signal: null });
+    await waitFor('the pipes of baton run to close', () => Boolean(supervisor.child.stdout?.closed && supervisor.child.stderr?.closed), 5_000);
+    // stdout and stderr together (a worker would have inherited both): exactly one line, the error.
+    expect(supervisor.output()).toBe(`baton: ${variable}="${value}" is invalid: ${expected} (ERR_BATON_INVALID_OPTION)\n`);
+    expect(servicePids(supervisor.marker)).toEqual([]);
+  });
+
+  test('a duration flag longer than a Node timer can wait is refused', async () => {
+    const result = await baton(['run', '--drain-timeout', '9999999999ms', '--', 'node', 'app.js']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/option '--drain-timeout <duration>' argument '9999999999ms' is invalid\. the duration must be at most 2147483647 ms/);
   });
 });
 

@@ -66,6 +66,8 @@ function keepAliveLoad(port: number, clients = 4, maxRequests = 20_000) {
 test('the old generation is killed -9 while its successor boots: the successor takes over, nothing is refused', async () => {
   const { dir, pidFile, server } = start({ READY_DELAY_MS: '1500' });
   const port = await waitForPort(server);
+  // Ready (a turn after listening): a SIGHUP before that is refused.
+  await waitForOutput(server, /serving on /);
   const load = keepAliveLoad(port);
   writeBuild(dir, '1.1', 'slow-ready');
   process.kill(server.pid, 'SIGHUP');
@@ -85,6 +87,8 @@ test('the old generation is killed -9 while its successor boots: the successor t
 test('a build that dies 1 s after it was ready is rolled back: the old generation accepts again, and the next reload works', async () => {
   const { dir, pidFile, server } = start({ DIE_AFTER_MS: '1000', BATON_SETTLE_MS: '10000' });
   const port = await waitForPort(server);
+  // Ready (a turn after listening): a SIGHUP before that is refused.
+  await waitForOutput(server, /serving on /);
   const load = keepAliveLoad(port);
   writeBuild(dir, '1.1', 'die-after-ready');
   process.kill(server.pid, 'SIGHUP');
@@ -128,6 +132,8 @@ test('after a reload, the final SIGTERM removes the unix socket file, so the nex
 test('a successor that started a child process and is never ready: at the ready timeout the child dies with it', async () => {
   const { dir, server } = start({ BATON_READY_TIMEOUT_MS: '1500' });
   const port = await waitForPort(server);
+  // Ready (a turn after listening): a SIGHUP before that is refused.
+  await waitForOutput(server, /serving on /);
   writeBuild(dir, '1.1', 'spawn-then-hang');
   process.kill(server.pid, 'SIGHUP');
   const sleeper = Number((await waitForOutput(server, /spawned (\d+)/)).match(/spawned (\d+)/)?.[1]);

@@ -23,6 +23,7 @@ function records(output: string): Record[] {
 test('a pino-style logger gets every lifecycle step as (fields, message); diagnostics_channel sees the same', async () => {
   const server = startServer(path.join(FIXTURES, 'logger-app.js'), { BATON_LOG: 'info' });
   const port = await waitForPort(server);
+  await waitFor('ready', () => server.output().includes('"event":"ready"') || undefined);
   process.kill(server.pid, 'SIGHUP');
   expect(await server.exited).toEqual({ code: 0, signal: null });
   const successorPid = Number(/pid=(\d+)/.exec((await request(port, '/')).body)?.[1]);
@@ -53,6 +54,7 @@ test('a pino-style logger gets every lifecycle step as (fields, message); diagno
 test('a real pino logger: one JSON object a line with the step fields, and no field twice (pid is pino\'s own)', async () => {
   const server = startServer(path.join(FIXTURES, 'pino-app.js'), { BATON_SETTLE_MS: '0' });
   const port = await waitForPort(server);
+  await waitFor('ready', () => server.output().includes('"event":"ready"') || undefined);
   process.kill(server.pid, 'SIGHUP');
   expect(await server.exited).toEqual({ code: 0, signal: null });
   rememberPid(Number(/pid=(\d+)/.exec((await request(port, '/')).body)?.[1]));

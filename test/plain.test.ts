@@ -124,10 +124,12 @@ describe.each(flavours)('listen(app, ...) on $name', (flavour) => {
   ])('%s', async (_form, args, host) => {
     const { app } = flavour.app();
     const { server } = await listenWithCallback((...a) => flavour.listen(app as never, ...a), args as unknown[]);
-    const address = server.address() as net.AddressInfo;
-    expect(typeof address).toBe('object');
-    expect(address.port).toBeGreaterThan(0);
-    if (host !== undefined) expect(address.address).toBe(host);
+    const address = server.address() as net.AddressInfo | string | null;
+    // A TCP address: not null (not listening), not a string (a pipe).
+    expect(address).toEqual(expect.objectContaining({ port: expect.any(Number), family: expect.any(String), address: expect.any(String) }));
+    const tcp = address as net.AddressInfo;
+    expect(tcp.port).toBeGreaterThan(0);
+    if (host !== undefined) expect(tcp.address).toBe(host);
     await expectServes(server, flavour.name);
   });
 

@@ -17,7 +17,7 @@ interface StatusJson {
   mode: string;
   pid: number;
   workers: { wanted: number; ready: number; starting: number; draining: number };
-  generations: Array<{ pid: number; generation: number; state: string }>;
+  generations: Array<{ pid: number; generation: number; state: string; connections?: { activeRequests: number } }>;
   connections: { sockets: number; activeRequests: number; idle: number; upgraded: number };
   restarts: number;
 }
@@ -112,14 +112,17 @@ test('status counts workers and connections; a draining worker shows as draining
   const dir = tempDir();
   const control = path.join(dir, 'ctl.sock');
   writeBuild(dir, '1.0');
-  const supervisor = startSupervisor(['--workers', '2', '--control', control], { BUILD_DIR: dir });
+  // BATON_SETTLE_MS=0: the old workers retire as soon as the new ones are ready (no rollback window).
+  const supervisor = startSupervisor(['--workers', '2', '--control', control], { BUILD_DIR: dir, BATON_SETTLE_MS: '0' });
   const port = await waitForPort(supervisor);
   const [a, b] = await waitForWorkers(supervisor, 2);
 
   // 3 idle keep-alive sockets and 1 request in flight.
   const agent = new http.Agent({ keepAlive: true, maxSockets: 3 });
   await Promise.all([1, 2, 3].map(() => agentRequest(agent, port, '/version')));
-  const slow = request(port, '/slow?ms=4000');
+  // Long enough to be in flight still when its worker is retired, however slowly the new ones start.
+  let slowAnswered = false;
+  const slow = request(port, '/slow?ms=8000').finally(() => (slowAnswered = true));
   await waitFor('the slow request to arrive', async () => (await status(control)).connections.activeRequests === 1);
   const before = await status(control);
   expect(before).toMatchObject({
@@ -130,16 +133,28 @@ test('status counts workers and connections; a draining worker shows as draining
     restarts: 0,
   });
   expect(before.generations.map((g) => g.pid).sort()).toEqual([a, b].sort());
+  const holder = before.generations.find((g) => g.connections?.activeRequests === 1)?.pid;
+  expect([a, b]).toContain(holder);
   agent.destroy();
 
   // A reload while the slow request runs: its worker drains until it has answered.
   const reloading = baton(['reload', '--control', control]);
-  const during = await waitFor('a draining worker in status', async () => {
+  const during = await waitFor(`worker ${holder}, which holds the slow request, to show as draining`, async () => {
     const s = await status(control);
-    return s.workers.draining >= 1 && s.workers.ready === 2 ? s : undefined;
+    for (const g of s.generations) rememberPid(g.pid);
+    return s.generations.some((g) => g.pid === holder && g.state === 'draining') ? s : undefined;
   });
-  expect(during.generations.filter((g) => g.state === 'draining').length).toBeGreaterThanOrEqual(1);
-  expect((await slow).status).toBe(200);
+  const shown = during.generations.find((g) => g.pid === holder);
+  // Shown as draining while it still owes the answer, with that request counted; not counted as ready.
+  expect(slowAnswered).toBe(false);
+  expect(shown?.connections?.activeRequests).toBe(1);
+  expect(during.connections.activeRequests).toBeGreaterThanOrEqual(1);
+  expect(during.workers.ready).toBe(2);
+  expect(during.generations.filter((g) => g.state === 'ready').map((g) => g.pid)).not.toContain(holder);
+  // And it is the draining worker that answers.
+  const reply = await slow;
+  expect(reply.status).toBe(200);
+  expect(reply.body).toBe(`1.0 pid=${holder}\n`);
   expect((await reloading).code).toBe(0);
   workerPids(supervisor.output());
 });

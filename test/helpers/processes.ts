@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,16 +26,51 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** SIGKILL every process a test started or saw (generations re-parent away from us, so by pid). */
-export function killAll(): void {
-  for (const pid of seenPids) {
+/**
+ * Every process spawnCollecting() starts carries BATON_TEST_SERVICE=<marker> (a fresh one unless the
+ * caller set its own), and generations pass their environment on to successors and workers: so
+ * teardown finds every generation of every service a test started, including successors the test
+ * never learned of because it failed before reading their pid.
+ */
+export const MARKER_VARIABLE = 'BATON_TEST_SERVICE';
+const markers = new Set<string>();
+
+/** Pids of live processes whose initial environment holds one of `wanted` markers. Linux only. */
+export function pidsWithMarker(wanted: Iterable<string>): number[] {
+  const needles = new Set([...wanted].map((marker) => `${MARKER_VARIABLE}=${marker}`));
+  if (needles.size === 0 || process.platform !== 'linux') return [];
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    let environ: string;
     try {
-      process.kill(pid, 'SIGKILL');
+      environ = fs.readFileSync(`/proc/${entry}/environ`, 'latin1');
     } catch {
-      // Already gone.
+      continue; // Gone meanwhile, or not ours to read.
     }
+    if (environ.split('\0').some((variable) => needles.has(variable))) pids.push(Number(entry));
   }
-  seenPids.clear();
+  return pids.sort((a, b) => a - b);
+}
+
+/**
+ * SIGKILL every process a test started or saw (generations re-parent away from us, so by pid), and
+ * every process carrying the marker of a service the test started. Twice: a generation killed in
+ * the first round may have spawned a successor just before.
+ */
+export function killAll(): void {
+  for (let round = 0; round < 2; round++) {
+    for (const pid of pidsWithMarker(markers)) seenPids.add(pid);
+    for (const pid of seenPids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+    seenPids.clear();
+  }
+  markers.clear();
 }
 
 export async function waitFor<T>(what: string | (() => string), probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = WAIT_MS): Promise<T> {
@@ -81,7 +117,9 @@ export function startServer(script: string, env: Record<string, string> = {}, co
 
 /** Spawns a process whose pid is remembered for teardown and whose stdout and stderr are collected. */
 export function spawnCollecting(file: string, args: string[], env: NodeJS.ProcessEnv): Server {
-  const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const marker = env[MARKER_VARIABLE] || randomUUID();
+  markers.add(marker);
+  const child = spawn(file, args, { env: { ...env, [MARKER_VARIABLE]: marker }, stdio: ['ignore', 'pipe', 'pipe'] });
   rememberPid(child.pid);
   let text = '';
   child.stdout?.on('data', (chunk: Buffer) => (text += chunk.toString()));

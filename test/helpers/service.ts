@@ -4,14 +4,14 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import type { Reply } from './http';
-import { rememberPid, WAIT_MS, waitFor, type Server } from './processes';
+import { MARKER_VARIABLE, pidsWithMarker, rememberPid, WAIT_MS, waitFor, type Server } from './processes';
 
 /**
  * Every process of one service carries BATON_TEST_SERVICE=<marker> in its environment (generations
  * copy process.env to their successors), so the test can count the generations alive at any moment
- * by scanning /proc, whatever their parent is now.
+ * by scanning /proc, whatever their parent is now. spawnCollecting() sets a fresh one unless given.
  */
-export const MARKER_VARIABLE = 'BATON_TEST_SERVICE';
+export { MARKER_VARIABLE };
 
 /**
  * The environment a real deployment has and the test runner does not: pnpm's `jest` shim exports
@@ -27,20 +27,9 @@ export function newMarker(): string {
 
 /** Pids of live (non-zombie) processes whose initial environment holds the marker. Linux only. */
 export function servicePids(marker: string): number[] {
-  const needle = `${MARKER_VARIABLE}=${marker}`;
-  const pids: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let environ: string;
-    try {
-      environ = fs.readFileSync(`/proc/${entry}/environ`, 'latin1');
-    } catch {
-      continue; // Gone meanwhile, or not ours to read.
-    }
-    if (environ.split('\0').includes(needle)) pids.push(Number(entry));
-  }
+  const pids = pidsWithMarker([marker]);
   for (const pid of pids) rememberPid(pid);
-  return pids.sort((a, b) => a - b);
+  return pids;
 }
 
 /**
