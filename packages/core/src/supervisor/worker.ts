@@ -143,6 +143,12 @@ export class Worker extends EventEmitter {
         clearTimeout(timer);
         resolve(status);
       });
+      // A worker that exits meanwhile will not answer: no need to wait out the timeout.
+      void this.exited.then(() => {
+        if (!this.statusWaiters.delete(id)) return;
+        clearTimeout(timer);
+        resolve(undefined);
+      });
       this.send({ baton: 'status-request', id });
     });
   }
