@@ -131,8 +131,8 @@ export class ControlServer {
     const onData = (chunk: Buffer): void => {
       if (settled) return;
       const newline = chunk.indexOf(0x0a);
-      // Measured in bytes, before anything is decoded or parsed, and before the newline is looked for
-      // in what came earlier: a whole oversized line in one write is refused like a trickled one.
+      // Counted in bytes, before anything is decoded or parsed: an oversized line that arrives whole in
+      // one write is refused like one that trickles in.
       const lineBytes = length + (newline < 0 ? chunk.length : newline);
       if (lineBytes > MAX_REQUEST_BYTES) {
         refuse(`request too long: more than ${MAX_REQUEST_BYTES} bytes`);
@@ -149,7 +149,7 @@ export class ControlServer {
       try {
         request = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ControlRequest;
       } catch {
-        this.finish(socket, { type: 'result', ok: false, error: refused('request is not a JSON line') });
+        refuse('request is not a JSON line');
         return;
       }
       void this.handle(socket, request);

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { BatonError } from '../errors';
-import { describeUid, otherWriters } from '../internal/pid-file';
+import { describeUid, otherWriters, trustedOwners } from '../internal/pid-file';
 
 /**
  * Who may use the control socket. Node has no SO_PEERCRED, so the peer's uid cannot be read; instead
@@ -55,7 +55,7 @@ export function checkControlPath(given: string): string {
 export function untrustedControlSocket(file: string, ids: { uid: number; gid: number } | undefined = currentIds()): string | undefined {
   if (ids === undefined) return undefined;
   const owner = (uid: number, what: string): string | undefined =>
-    uid === ids.uid || uid === 0 ? undefined : `control socket ${file}${what} belongs to ${describeUid(uid)}, not to ${describeUid(ids.uid)} or root`;
+    uid === ids.uid || uid === 0 ? undefined : `control socket ${file}${what} belongs to ${describeUid(uid)}, not to ${trustedOwners(ids.uid)}`;
   let stat: fs.Stats;
   try {
     const link = fs.lstatSync(file);

@@ -37,6 +37,11 @@ export function otherWriters(dir: fs.Stats, uid: number, gid: number): { why: st
   return undefined;
 }
 
+/** Whose files a reader acting as `uid` trusts, in words: `root`, or `uid 1000 (deploy) or root`. */
+export function trustedOwners(uid: number): string {
+  return uid === 0 ? 'root' : `${describeUid(uid)} or root`;
+}
+
 const KEEP_IT_PRIVATE = 'keep the pid file in a directory only the service user can write, such as /run/app';
 
 /**
@@ -158,7 +163,7 @@ export function readTrustedPidFile(file: string, ids: { uid: number; gid: number
     // A symlink: its owner chose the target, so it must be trusted like the file.
     try {
       const link = fs.lstatSync(file);
-      if (!trusted(link.uid)) throw refuse(`is a symlink that belongs to ${describeUid(link.uid)}, not to ${describeUid(ids.uid)} or root`);
+      if (!trusted(link.uid)) throw refuse(`is a symlink that belongs to ${describeUid(link.uid)}, not to ${trustedOwners(ids.uid)}`);
       fd = fs.openSync(file, READ);
     } catch (inner) {
       if (inner instanceof BatonError) throw inner;
@@ -171,7 +176,7 @@ export function readTrustedPidFile(file: string, ids: { uid: number; gid: number
     const stat = fs.fstatSync(fd);
     if (!stat.isFile()) throw refuse('is not a regular file');
     owner = stat.uid;
-    if (!trusted(owner)) throw refuse(`belongs to ${describeUid(owner)}, not to ${describeUid(ids.uid)} or root`);
+    if (!trusted(owner)) throw refuse(`belongs to ${describeUid(owner)}, not to ${trustedOwners(ids.uid)}`);
     const dir = path.dirname(path.resolve(file));
     const writers = otherWriters(fs.statSync(dir), ids.uid, ids.gid);
     if (writers !== undefined && !writers.sticky) throw refuse(`is in directory ${dir}, which ${writers.why}: another user could replace it`);
