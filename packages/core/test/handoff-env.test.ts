@@ -115,8 +115,20 @@ describe('readInheritance without descriptors to look at', () => {
       return false;
     };
     // No descriptors to check: a predecessor whose listeners were all closed hands over none.
-    expect(readInheritance(handoffEnv([], 4242), PID, 1, dead)).toEqual({ source: 'baton', sockets: [], predecessorPid: 4242, predecessorGone: true });
+    expect(readInheritance(handoffEnv([], 4242), PID, 1, dead, { hasIpcChannel: true })).toEqual({
+      source: 'baton',
+      sockets: [],
+      predecessorPid: 4242,
+      predecessorGone: true,
+    });
     expect(checked).toEqual([4242]);
+  });
+
+  test('a dead BATON_PREDECESSOR_PID in a process without an IPC channel is a stale variable, not a handoff', () => {
+    expectBadHandoff(
+      () => readInheritance(handoffEnv(['tcp:*:80'], 4242), PID, 1, () => false, { hasIpcChannel: false }),
+      'BATON_PREDECESSOR_PID=4242 names a process that is gone, and this process has no IPC channel',
+    );
   });
 
   test('BATON_PREDECESSOR_PID without LISTEN_FDS or LISTEN_FDNAMES', () => {
@@ -356,11 +368,14 @@ interface Child {
 
 const children = new Set<number>();
 
-function runChild(fds: number[], env: Record<string, string>, spec: ChildSpec = {}): Child {
+function runChild(fds: number[], env: Record<string, string>, spec: ChildSpec = {}, withIpc = false): Child {
   const child = spawn(process.execPath, ['-e', CHILD_SCRIPT, JSON.stringify(spec)], {
     env: cleanEnv(env),
-    stdio: ['ignore', 'pipe', 'pipe', ...fds],
+    // A real successor has an IPC channel after its sockets.
+    stdio: ['ignore', 'pipe', 'pipe', ...fds, ...(withIpc ? (['ipc'] as const) : [])],
   });
+  // The channel is only there to exist: do not let it keep this process waiting.
+  if (withIpc) child.unref();
   const pid = child.pid;
   if (pid === undefined) throw new Error('spawn failed');
   // Killed in afterEach if still running; forgotten once it exits (its pid may be reused).
@@ -394,8 +409,8 @@ function runChild(fds: number[], env: Record<string, string>, spec: ChildSpec = 
   return { pid, report, exited };
 }
 
-async function report(fds: number[], env: Record<string, string>, spec: ChildSpec = {}): Promise<ChildReport> {
-  const child = runChild(fds, env, spec);
+async function report(fds: number[], env: Record<string, string>, spec: ChildSpec = {}, withIpc = false): Promise<ChildReport> {
+  const child = runChild(fds, env, spec, withIpc);
   const r = await child.report;
   expect(r.ppid).toBe(process.pid);
   await child.exited;
@@ -573,8 +588,14 @@ describe('readInheritance with real inherited descriptors (child processes)', ()
     expect(r.message).toContain(`parent is ${process.pid}`);
   });
 
-  test('a baton successor whose named predecessor is gone (died while it started) takes the fds', async () => {
+  test('without an IPC channel, a dead named predecessor is a stale variable: the fds are refused', async () => {
     const r = await report([handleFd(tcp)], handoffEnv(['tcp:*:80'], 4_194_305));
+    expect(r).toMatchObject({ ok: false, code: 'ERR_BATON_BAD_HANDOFF' });
+    expect(r.message).toContain('has no IPC channel');
+  });
+
+  test('a baton successor whose named predecessor is gone (died while it started) takes the fds', async () => {
+    const r = await report([handleFd(tcp)], handoffEnv(['tcp:*:80'], 4_194_305), {}, true);
     expect(r.ok).toBe(true);
     expect(r.inheritance).toMatchObject({ source: 'baton', predecessorPid: 4_194_305, predecessorGone: true, sockets: [{ fd: 3, name: 'tcp:*:80' }] });
   });

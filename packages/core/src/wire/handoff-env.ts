@@ -249,7 +249,13 @@ export function readInheritance(
     if (predecessorPid !== ppid && isAlive(predecessorPid)) {
       throw bad(`BATON_PREDECESSOR_PID=${predecessorPid} but this process's parent is ${ppid}: the variable leaked from another process`);
     }
-    if (predecessorPid !== ppid) orphaned = true;
+    if (predecessorPid !== ppid) {
+      // A real successor was started with an IPC channel; a stale variable in a shell has none.
+      if (!(relation.hasIpcChannel ?? typeof process.send === 'function')) {
+        throw bad(`BATON_PREDECESSOR_PID=${predecessorPid} names a process that is gone, and this process has no IPC channel: the variable is stale, not a handoff`);
+      }
+      orphaned = true;
+    }
     if (LISTEN_FDS === undefined) throw bad(`BATON_PREDECESSOR_PID=${predecessorPid} is set but LISTEN_FDS is not`);
   }
   if (LISTEN_FDS === undefined) return NONE;
