@@ -1,6 +1,6 @@
 // Reads the servers' lifecycle events (apps/events.cjs) as they are appended, and waits for them.
 import fs from 'node:fs';
-import { now, sleep } from './clock.mjs';
+import { now, sleep } from '@baton/core/verify';
 
 export class EventLog {
   constructor(file) {

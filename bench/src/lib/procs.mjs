@@ -2,7 +2,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import { now, sleep } from './clock.mjs';
+import { now, sleep } from '@baton/core/verify';
 
 /** A port that is free on 127.0.0.1 right now (the OS picks it). */
 export function freePort() {

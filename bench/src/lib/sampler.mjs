@@ -1,5 +1,5 @@
 // Watches a strategy's processes while it runs: how many are alive at once, and each one's memory.
-import { now } from './clock.mjs';
+import { now } from '@baton/core/verify';
 import { isAlive, rssBytes } from './procs.mjs';
 
 export class ProcessSampler {

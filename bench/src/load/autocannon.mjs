@@ -2,9 +2,8 @@
 // kept-alive connections. Its own semantics: a failed connection attempt counts as a failed request,
 // and it reconnects at once.
 import autocannon from 'autocannon';
-import { now } from '../lib/clock.mjs';
+import { errorCode, now } from '@baton/core/verify';
 import { ROUTE_INDEX } from './mix.mjs';
-import { errorCode } from './recorder.mjs';
 
 export function startAutocannon({ port, connections, rate, maxSeconds }, recorder) {
   const route = ROUTE_INDEX.work;

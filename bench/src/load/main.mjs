@@ -1,13 +1,16 @@
 // The load process: runs every client kind against one port until told to stop (or its own
 // deadline), then writes every request it made to a JSON file. Runs apart from the bench's main
-// process so that the timing of reloads never waits behind the clients.
+// process so that the timing of reloads never waits behind the clients. The undici, http.Agent and
+// idle clients and the Recorder are @baton/core's (`@baton/core/verify`, shared with `baton verify`);
+// autocannon is the bench's own.
 import fs from 'node:fs';
-import { now, sleep } from '../lib/clock.mjs';
+import { now, Recorder, sleep, startAgent, startIdle, startUndici } from '@baton/core/verify';
 import { startAutocannon } from './autocannon.mjs';
-import { startAgent, startIdle, startUndici } from './clients.mjs';
-import { Recorder } from './recorder.mjs';
+import { pickRoute, ROUTE_INDEX, ROUTES } from './mix.mjs';
 
 export const KINDS = ['undici', 'agent', 'autocannon', 'idle'];
+/** apps/routes.cjs names the process that answered in this header. */
+const PID_HEADER = 'x-pid';
 
 let stopping = false;
 let stops = [];
@@ -17,13 +20,21 @@ let config;
 async function start(cfg) {
   config = cfg;
   recorder = new Recorder(KINDS);
-  const isStopping = () => stopping;
   const { port, seed } = cfg;
+  const ctx = {
+    target: { host: '127.0.0.1', port },
+    recorder,
+    isStopping: () => stopping,
+    routes: ROUTES,
+    pick: pickRoute,
+    seed,
+    pidHeader: PID_HEADER,
+  };
   stops = [
-    startUndici({ port, seed, ...cfg.undici }, recorder, isStopping),
-    startAgent({ port, seed, ...cfg.agent }, recorder, isStopping),
+    startUndici(ctx, cfg.undici),
+    startAgent(ctx, cfg.agent),
     startAutocannon({ port, ...cfg.autocannon, maxSeconds: Math.ceil(cfg.maxMs / 1000) }, recorder),
-    startIdle({ port, seed, ...cfg.idle }, recorder, isStopping),
+    startIdle(ctx, { ...cfg.idle, route: ROUTE_INDEX.work }),
   ];
   // Bounded even if the bench never says stop.
   setTimeout(() => void finish(), cfg.maxMs).unref();

@@ -6,10 +6,10 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { deadline, now, sleep, sleepUntil } from '../lib/clock.mjs';
+import { deadline, now, sleep, sleepUntil } from '@baton/core/verify';
 import { EventLog } from '../lib/event-log.mjs';
 import { freePort, isAlive, killPids } from '../lib/procs.mjs';
-import { round } from '../lib/stats.mjs';
+import { round } from '@baton/core/verify';
 import { readPidFile, READY_TIMEOUT_MS } from '../strategies/common.mjs';
 import { startLoad } from './reload.mjs';
 

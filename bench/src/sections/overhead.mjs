@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { EventLog } from '../lib/event-log.mjs';
 import { cpuMs, freePort, killPids, startNode } from '../lib/procs.mjs';
-import { round, summary } from '../lib/stats.mjs';
+import { round, summary } from '@baton/core/verify';
 import { app, READY_TIMEOUT_MS } from '../strategies/common.mjs';
 
 export const FRAMEWORKS = ['express', 'koa', 'http'];

@@ -1,10 +1,19 @@
-// Turns one strategy's run (every request, every reload, the process samples) into its numbers.
+// Turns one strategy's run (every request, every reload, the process samples) into its numbers. The
+// failure accounting and statistics are @baton/core's (`@baton/core/verify`), shared with `baton verify`.
+import {
+  AFTER_RELOAD_MS,
+  digestFailures,
+  FAILURE_SLICE_MS,
+  lastSignalBefore,
+  latencyStats,
+  round,
+  roundSummary,
+  summary,
+} from '@baton/core/verify';
 import { ROUTE_INDEX, ROUTES } from '../load/mix.mjs';
-import { FAILURE_SLICE_MS } from '../load/recorder.mjs';
-import { round, summary } from '../lib/stats.mjs';
 
 /** "In the 2 s after a reload" */
-export const AFTER_RELOAD_MS = 2000;
+export { AFTER_RELOAD_MS };
 /**
  * Latency is measured on the 2 ms requests of these clients. autocannon is left out: it ignores
  * `Connection: close`, writes its next request on a socket the server is closing, and after
@@ -16,26 +25,6 @@ export const LATENCY_KINDS = ['undici', 'agent', 'idle'];
 const NEW_PROCESS_WARM_MS = 300;
 /** Width of one point of the latency-over-time chart. */
 export const BUCKET_MS = 250;
-
-/** Index of the last signal at or before t (signals sorted), or -1. */
-function lastSignalBefore(signals, t) {
-  let lo = 0;
-  let hi = signals.length - 1;
-  let found = -1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    if (signals[mid] <= t) {
-      found = mid;
-      lo = mid + 1;
-    } else hi = mid - 1;
-  }
-  return found;
-}
-
-function latencyStats(values) {
-  const s = summary(values);
-  return { n: s.n, p50: round(s.p50, 2), p99: round(s.p99, 2), max: round(s.max, 1) };
-}
 
 export function analyzeRun({ strategy, options, data, reloads, gone, phases, sampler, events, errors }) {
   const signals = reloads.map((r) => r.signalAt);
@@ -125,13 +114,18 @@ export function analyzeRun({ strategy, options, data, reloads, gone, phases, sam
       commandMs: r.commandMs === undefined ? undefined : round(r.commandMs),
     };
   });
-  const goneMs = reloads.map((r, i) => (gone[i] === undefined ? undefined : gone[i] - r.signalAt)).filter((v) => v !== undefined);
+  const goneMs = reloads
+    .map((r, i) => (gone[i] === undefined ? undefined : gone[i] - r.signalAt))
+    .filter((v) => v !== undefined);
   const steadyLatency = latencyStats(steady);
   const afterLatency = latencyStats(afterReload);
   const steadySeconds = (firstSignal - phases.steadyStart) / 1000;
   const reloadSeconds = (lastSignal + options.intervalMs - firstSignal) / 1000;
   const totalRequests = Object.values(data.requests).reduce((a, b) => a + b, 0);
-  const failedTotal = Object.values(data.failures).reduce((sum, codes) => sum + Object.values(codes).reduce((a, b) => a + b, 0), 0);
+  const failedTotal = Object.values(data.failures).reduce(
+    (sum, codes) => sum + Object.values(codes).reduce((a, b) => a + b, 0),
+    0,
+  );
 
   const byRole = {};
   for (const p of sampler.processes) (byRole[p.role] ??= []).push(p.maxRss);
@@ -150,20 +144,33 @@ export function analyzeRun({ strategy, options, data, reloads, gone, phases, sam
       afterReload: afterLatency,
       p99Ratio: round(afterLatency.p99 / steadyLatency.p99, 2),
       afterReloadByServer: Object.fromEntries(Object.entries(breakdown).map(([k, v]) => [k, latencyStats(v)])),
-      byKind: Object.fromEntries(Object.entries(byKind).map(([k, v]) => [k, { steady: latencyStats(v.steady), afterReload: latencyStats(v.afterReload) }])),
+      byKind: Object.fromEntries(
+        Object.entries(byKind).map(([k, v]) => [
+          k,
+          { steady: latencyStats(v.steady), afterReload: latencyStats(v.afterReload) },
+        ]),
+      ),
     },
     reloadLatency: {
       signalToReady: roundSummary(summary(readyMs)),
       signalToPredecessorGone: roundSummary(summary(goneMs)),
       predecessorsNotGone: reloads.length - goneMs.length,
-      signalToNewProcessStart: roundSummary(summary(perReload.map((r) => r.signalToStartMs).filter((v) => v !== undefined))),
-      newProcessStartToReady: roundSummary(summary(perReload.map((r) => r.startToReadyMs).filter((v) => v !== undefined))),
-      commandMs: reloads.some((r) => r.commandMs !== undefined) ? roundSummary(summary(reloads.map((r) => r.commandMs))) : undefined,
+      signalToNewProcessStart: roundSummary(
+        summary(perReload.map((r) => r.signalToStartMs).filter((v) => v !== undefined)),
+      ),
+      newProcessStartToReady: roundSummary(
+        summary(perReload.map((r) => r.startToReadyMs).filter((v) => v !== undefined)),
+      ),
+      commandMs: reloads.some((r) => r.commandMs !== undefined)
+        ? roundSummary(summary(reloads.map((r) => r.commandMs)))
+        : undefined,
     },
     processes: {
       peak: sampler.peakProcesses,
       peakTotalRssMB: round(sampler.peakTotalRss / 2 ** 20, 1),
-      maxRssMBByRole: Object.fromEntries(Object.entries(byRole).map(([role, values]) => [role, roundSummary(summary(values.map((v) => v / 2 ** 20)))])),
+      maxRssMBByRole: Object.fromEntries(
+        Object.entries(byRole).map(([role, values]) => [role, roundSummary(summary(values.map((v) => v / 2 ** 20)))]),
+      ),
       seen: sampler.processes.length,
     },
     reloads: perReload,
@@ -174,31 +181,32 @@ export function analyzeRun({ strategy, options, data, reloads, gone, phases, sam
       .sort((a, b) => a[0] - b[0])
       .map(([bucket, b]) => {
         const s = summary(b.work);
-        return { t: round((bucket * BUCKET_MS) / 1000, 2), p50: round(s.p50, 2), p99: round(s.p99, 2), n: s.n, failed: b.failed };
+        return {
+          t: round((bucket * BUCKET_MS) / 1000, 2),
+          p50: round(s.p50, 2),
+          p99: round(s.p99, 2),
+          n: s.n,
+          failed: b.failed,
+        };
       }),
     reloadMarks: signals.map((t) => round((t - firstSignal) / 1000, 3)),
-    processTimeline: sampler.timeline.map((p) => ({ t: round((p.t - firstSignal) / 1000, 2), count: p.count, rssMB: round(p.rss / 2 ** 20, 1) })),
-    batonDrains: events.filter((e) => e.ev === 'baton:drained' || e.ev === 'baton:handed-over').map(({ ev, pid, t, durationMs, forced, readyMs, sockets, activeRequests }) => ({ ev, pid, t: round((t - firstSignal) / 1000, 3), durationMs, forced, readyMs, sockets, activeRequests })),
+    processTimeline: sampler.timeline.map((p) => ({
+      t: round((p.t - firstSignal) / 1000, 2),
+      count: p.count,
+      rssMB: round(p.rss / 2 ** 20, 1),
+    })),
+    batonDrains: events
+      .filter((e) => e.ev === 'baton:drained' || e.ev === 'baton:handed-over')
+      .map(({ ev, pid, t, durationMs, forced, readyMs, sockets, activeRequests }) => ({
+        ev,
+        pid,
+        t: round((t - firstSignal) / 1000, 3),
+        durationMs,
+        forced,
+        readyMs,
+        sockets,
+        activeRequests,
+      })),
     errors,
   };
-}
-
-function roundSummary(s) {
-  if (s.n === 0) return { n: 0 };
-  return { n: s.n, min: round(s.min), p50: round(s.p50), p95: round(s.p95), max: round(s.max), mean: round(s.mean), sd: round(s.sd) };
-}
-
-/** Failures grouped by client kind, code and route, with when they started relative to the last reload. */
-function digestFailures(failures) {
-  const groups = new Map();
-  for (const f of failures) {
-    const key = `${f.kind}|${f.code}|${f.route}`;
-    let g = groups.get(key);
-    if (!g) groups.set(key, (g = { kind: f.kind, code: f.code, route: f.route, count: 0, since: [] }));
-    g.count += 1;
-    if (f.sinceSignalMs !== undefined) g.since.push(f.sinceSignalMs);
-  }
-  return [...groups.values()]
-    .sort((a, b) => b.count - a.count)
-    .map(({ since, ...g }) => ({ ...g, sinceSignalMs: roundSummary(summary(since)) }));
 }

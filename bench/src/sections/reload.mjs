@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { deadline, now, sleep, sleepUntil } from '../lib/clock.mjs';
+import { deadline, now, sleep, sleepUntil } from '@baton/core/verify';
 import { EventLog } from '../lib/event-log.mjs';
 import { freePort, isAlive, killPids, waitGone } from '../lib/procs.mjs';
 import { ProcessSampler } from '../lib/sampler.mjs';

@@ -4,10 +4,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { now } from '../lib/clock.mjs';
+import { now } from '@baton/core/verify';
 import { EventLog } from '../lib/event-log.mjs';
 import { freePort, killPids, signal, startNode, waitGone } from '../lib/procs.mjs';
-import { round, summary } from '../lib/stats.mjs';
+import { round, summary } from '@baton/core/verify';
 import { app, readPidFile, READY_TIMEOUT_MS } from '../strategies/common.mjs';
 
 function stats(values) {

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { now } from '../lib/clock.mjs';
+import { now } from '@baton/core/verify';
 import { controlRequest } from '../lib/control.mjs';
 import { runCommand, signal, startNode } from '../lib/procs.mjs';
 import { app, READY_TIMEOUT_MS } from './common.mjs';

@@ -1,6 +1,6 @@
 // baton in place: `listen(app, ...)`, reloaded with `kill -HUP $(cat app.pid)`, as a deploy script does.
 import path from 'node:path';
-import { now } from '../lib/clock.mjs';
+import { now } from '@baton/core/verify';
 import { signal, startNode } from '../lib/procs.mjs';
 import { app, readPidFile, READY_TIMEOUT_MS } from './common.mjs';
 

@@ -1,5 +1,5 @@
 // Node's cluster module with worker replacement (apps/cluster-primary.cjs), reloaded with SIGHUP.
-import { now } from '../lib/clock.mjs';
+import { now } from '@baton/core/verify';
 import { signal, startNode } from '../lib/procs.mjs';
 import { app, READY_TIMEOUT_MS, waitNewListener } from './common.mjs';
 

@@ -1,5 +1,5 @@
 // The seed's first script: `kill -9 $(cat app.pid); node app.js &`.
-import { now } from '../lib/clock.mjs';
+import { now } from '@baton/core/verify';
 import { signal, startNode } from '../lib/procs.mjs';
 import { app, READY_TIMEOUT_MS, waitNewListener } from './common.mjs';
 

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { now } from '../lib/clock.mjs';
+import { now } from '@baton/core/verify';
 import { runCommand } from '../lib/procs.mjs';
 import { app, READY_TIMEOUT_MS, waitNewListener } from './common.mjs';
 

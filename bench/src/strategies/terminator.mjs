@@ -1,5 +1,5 @@
 // http-terminator 3.2: SIGTERM, the app's handler runs terminate() and exits, then the next build starts.
-import { now } from '../lib/clock.mjs';
+import { now } from '@baton/core/verify';
 import { signal, startNode, waitGone } from '../lib/procs.mjs';
 import { app, READY_TIMEOUT_MS, waitNewListener } from './common.mjs';
 

@@ -9,6 +9,7 @@ import { reloadCommand } from './reload';
 import { runCommand } from './run';
 import { statusCommand } from './status';
 import { UsageError } from './target';
+import { addVerifyCommand } from './verify';
 
 /** Exit codes: 0 ok; 1 the operation failed (reload failed, no answer); 2 bad usage or arguments. */
 export const EXIT_USAGE = 2;
@@ -106,6 +107,8 @@ Exit codes: 0 the process answered (with --check: and is serving); 1 no answer (
 degraded or down); 2 bad usage.`,
     )
     .action(async (options) => exit(await statusCommand(options, consoleOutput)));
+
+  addVerifyCommand(program, exit);
 
   return program;
 }
