@@ -27,6 +27,13 @@ module.exports = {
       to: { path: `${CORE}supervisor/` },
     },
     {
+      name: 'verify-outside-the-state-machines',
+      severity: 'error',
+      comment: '`baton verify` drives an app from outside, like an operator: through the control socket and the wire, never the state machines.',
+      from: { path: `${CORE}verify/` },
+      to: { path: `${CORE}(generation|supervisor)/` },
+    },
+    {
       name: 'supervisor-not-to-generation',
       severity: 'error',
       comment: 'supervisor/ runs in `baton run` and must not load the worker state machine.',
