@@ -5,7 +5,7 @@ function node(args: string[]): string {
   return execFileSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', env: { ...process.env, BATON_LOG: 'silent' } }).trim();
 }
 
-describe.each(['@baton/core', '@baton/express', '@baton/koa'])('%s as a package', (name) => {
+describe.each(['@baton/core', '@baton/express', '@baton/koa', '@baton/fastify'])('%s as a package', (name) => {
   const api = ['listen', 'reload', 'configure', 'ready', 'status', 'onDrain', 'onExit', 'BatonError', 'DEFAULTS'];
 
   test('loads with require()', () => {
@@ -17,6 +17,12 @@ describe.each(['@baton/core', '@baton/express', '@baton/koa'])('%s as a package'
     const out = node(['--input-type=module', '-e', `import { ${api.join(', ')} } from '${name}'; console.log(JSON.stringify([${api.join(', ')}].map((v) => typeof v)))`]);
     expect(JSON.parse(out)).toEqual(api.map((k) => (k === 'DEFAULTS' ? 'object' : 'function')));
   });
+});
+
+test("the @baton/core/cli subpath loads with require() and import (the adapters' bin/baton.js use it)", () => {
+  const imported = "import { runCli } from '@baton/core/cli'; console.log(typeof runCli)";
+  expect(node(['-e', "console.log(typeof require('@baton/core/cli').runCli)"])).toBe('function');
+  expect(node(['--input-type=module', '-e', imported])).toBe('function');
 });
 
 test('on Windows, listen works and reload() rejects with ERR_BATON_UNSUPPORTED', () => {

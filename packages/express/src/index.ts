@@ -1,14 +1,63 @@
 import http from 'node:http';
+import type net from 'node:net';
 import { listen as listenServer } from '@baton/core';
+
+/** The overloads are for callers; the arguments are passed on as they came, checked by @baton/core. */
+const listenAny = listenServer as (server: http.Server, ...args: unknown[]) => http.Server;
 
 /** Anything `http.createServer` accepts as a handler: an Express app (4 or 5) is one. */
 export type ExpressLikeApp = http.RequestListener;
+
+/** A socket inherited by file descriptor, as `app.listen({ fd })` takes it. */
+export interface ListenHandle {
+  fd: number;
+  backlog?: number;
+}
+
+/** Express 5 hands a listen error (EADDRINUSE) to a callback that takes an argument; see below. */
+export type ExpressListenCallback = (error?: Error) => void;
 
 /**
  * Drop-in for `app.listen(...)`: same arguments, same return value (the http.Server), plus
  * zero-downtime reload on SIGHUP or reload() and a polite drain on SIGTERM/SIGINT.
  * Like Express's own listen, it builds the server with `http.createServer(app)`.
  */
+export function listen(
+  app: ExpressLikeApp,
+  port?: number | string,
+  hostname?: string,
+  backlog?: number,
+  callback?: ExpressListenCallback,
+): http.Server;
+export function listen(
+  app: ExpressLikeApp,
+  port?: number | string,
+  hostname?: string,
+  callback?: ExpressListenCallback,
+): http.Server;
+export function listen(
+  app: ExpressLikeApp,
+  port?: number | string,
+  backlog?: number,
+  callback?: ExpressListenCallback,
+): http.Server;
+export function listen(app: ExpressLikeApp, port?: number | string, callback?: ExpressListenCallback): http.Server;
+export function listen(app: ExpressLikeApp, callback?: ExpressListenCallback): http.Server;
+export function listen(
+  app: ExpressLikeApp,
+  path: string,
+  backlog?: number,
+  callback?: ExpressListenCallback,
+): http.Server;
+export function listen(app: ExpressLikeApp, path: string, callback?: ExpressListenCallback): http.Server;
+export function listen(app: ExpressLikeApp, options: net.ListenOptions, callback?: ExpressListenCallback): http.Server;
+export function listen(
+  app: ExpressLikeApp,
+  handle: ListenHandle,
+  backlog?: number,
+  callback?: ExpressListenCallback,
+): http.Server;
+export function listen(app: ExpressLikeApp, handle: ListenHandle, callback?: ExpressListenCallback): http.Server;
 export function listen(app: ExpressLikeApp, ...args: unknown[]): http.Server {
   const server = http.createServer(app);
   const callback = args[args.length - 1];
@@ -27,7 +76,7 @@ export function listen(app: ExpressLikeApp, ...args: unknown[]): http.Server {
     server.once('error', onError);
     args[args.length - 1] = onListening;
   }
-  return listenServer(server, ...args);
+  return listenAny(server, ...args);
 }
 
 export * from '@baton/core';

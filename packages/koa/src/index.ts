@@ -1,9 +1,19 @@
 import http from 'node:http';
+import type net from 'node:net';
 import { HEALTH_DEFAULTS, healthAnswer, listen as listenServer, type HealthOptions } from '@baton/core';
+
+/** The overloads are for callers; the arguments are passed on as they came, checked by @baton/core. */
+const listenAny = listenServer as (server: http.Server, ...args: unknown[]) => http.Server;
 
 /** The part of a Koa app (2 or 3) the adapter uses. */
 export interface KoaLikeApp {
   callback(): http.RequestListener;
+}
+
+/** A socket inherited by file descriptor, as `app.listen({ fd })` takes it. */
+export interface ListenHandle {
+  fd: number;
+  backlog?: number;
 }
 
 /**
@@ -11,8 +21,39 @@ export interface KoaLikeApp {
  * zero-downtime reload on SIGHUP or reload() and a polite drain on SIGTERM/SIGINT.
  * Like Koa's own listen, it builds the server with `http.createServer(app.callback())`.
  */
+export function listen(
+  app: KoaLikeApp,
+  port?: number | string,
+  hostname?: string,
+  backlog?: number,
+  listeningListener?: () => void,
+): http.Server;
+export function listen(
+  app: KoaLikeApp,
+  port?: number | string,
+  hostname?: string,
+  listeningListener?: () => void,
+): http.Server;
+export function listen(
+  app: KoaLikeApp,
+  port?: number | string,
+  backlog?: number,
+  listeningListener?: () => void,
+): http.Server;
+export function listen(app: KoaLikeApp, port?: number | string, listeningListener?: () => void): http.Server;
+export function listen(app: KoaLikeApp, listeningListener?: () => void): http.Server;
+export function listen(app: KoaLikeApp, path: string, backlog?: number, listeningListener?: () => void): http.Server;
+export function listen(app: KoaLikeApp, path: string, listeningListener?: () => void): http.Server;
+export function listen(app: KoaLikeApp, options: net.ListenOptions, listeningListener?: () => void): http.Server;
+export function listen(
+  app: KoaLikeApp,
+  handle: ListenHandle,
+  backlog?: number,
+  listeningListener?: () => void,
+): http.Server;
+export function listen(app: KoaLikeApp, handle: ListenHandle, listeningListener?: () => void): http.Server;
 export function listen(app: KoaLikeApp, ...args: unknown[]): http.Server {
-  return listenServer(http.createServer(app.callback()), ...args);
+  return listenAny(http.createServer(app.callback()), ...args);
 }
 
 /** The part of a Koa context the health middleware uses. */
