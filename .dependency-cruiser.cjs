@@ -29,7 +29,8 @@ module.exports = {
     {
       name: 'verify-outside-the-state-machines',
       severity: 'error',
-      comment: '`baton verify` drives an app from outside, like an operator: through the control socket and the wire, never the state machines.',
+      comment:
+        '`baton verify` drives an app from outside, like an operator: through the control socket and the wire, never the state machines.',
       from: { path: `${CORE}verify/` },
       to: { path: `${CORE}(generation|supervisor)/` },
     },

@@ -158,7 +158,10 @@ async function main() {
   const upgrade = await get(port, '/upgrade', { method: 'POST', headers: { authorization: `Bearer ${token}` } });
   const upgradeMs = Date.now() - upgradeStarted;
   console.log(`    /upgrade answered ${upgrade.status}: ${upgrade.body} (${upgradeMs} ms)`);
-  const secondPid = await waitFor('the pid file to change', () => fs.existsSync(pidFile) && readPid() !== firstPid && readPid());
+  const secondPid = await waitFor(
+    'the pid file to change',
+    () => fs.existsSync(pidFile) && readPid() !== firstPid && readPid(),
+  );
   pidsSeen.add(secondPid);
   console.log(`    /version now says: ${(await get(port, '/version')).body}`);
   console.log(`    s.pid now names: ${secondPid}`);
@@ -171,7 +174,9 @@ async function main() {
   const thirdPid = await waitFor('the pid file to change', () => readPid() !== secondPid && readPid());
   const hupMs = Date.now() - hupStarted;
   pidsSeen.add(thirdPid);
-  console.log(`    pid ${secondPid} -> ${thirdPid} in ${hupMs} ms; /version now says: ${(await get(port, '/version')).body}`);
+  console.log(
+    `    pid ${secondPid} -> ${thirdPid} in ${hupMs} ms; /version now says: ${(await get(port, '/version')).body}`,
+  );
   await sleep(seconds * 500);
 
   await load.stop();
@@ -190,7 +195,9 @@ async function main() {
   const versions = [...stats.versions].map(([v, n]) => `v${v}: ${n}`).join(', ');
   console.log('\nsummary');
   console.log(`  requests:        ${stats.requests}`);
-  console.log(`  failed requests: ${stats.failures.length}${stats.failures.length ? ` (${[...new Set(stats.failures)].join('; ')})` : ''}`);
+  console.log(
+    `  failed requests: ${stats.failures.length}${stats.failures.length ? ` (${[...new Set(stats.failures)].join('; ')})` : ''}`,
+  );
   console.log(`  versions seen:   ${versions}`);
   console.log(`  pids seen:       ${[...pidsSeen].join(' -> ')}`);
   console.log(`  /upgrade answered in ${upgradeMs} ms; kill -HUP to new pid file in ${hupMs} ms`);

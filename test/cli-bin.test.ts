@@ -11,13 +11,19 @@ jest.setTimeout(180_000);
 const PNPM = ['-y', 'pnpm@10.34.9'];
 
 function run(file: string, args: string[], cwd: string): string {
-  return execFileSync(file, args, { cwd, encoding: 'utf8', timeout: 150_000, env: { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false' } });
+  return execFileSync(file, args, {
+    cwd,
+    encoding: 'utf8',
+    timeout: 150_000,
+    env: { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false' },
+  });
 }
 
 let packs: string;
 beforeAll(() => {
   packs = tempDir('baton-packs-');
-  for (const name of ['core', 'express', 'koa']) run('npx', [...PNPM, 'pack', '--pack-destination', packs], path.join(ROOT, 'packages', name));
+  for (const name of ['core', 'express', 'koa'])
+    run('npx', [...PNPM, 'pack', '--pack-destination', packs], path.join(ROOT, 'packages', name));
 });
 
 describe.each([
@@ -29,10 +35,21 @@ describe.each([
     // @baton/core is not on the registry: point the transitive dependency at its tarball.
     fs.writeFileSync(
       path.join(project, 'package.json'),
-      JSON.stringify({ name: 'fresh', version: '1.0.0', private: true, overrides: { '@baton/core': `file:${path.join(packs, 'baton-core-0.1.0.tgz')}` } }),
+      JSON.stringify({
+        name: 'fresh',
+        version: '1.0.0',
+        private: true,
+        overrides: { '@baton/core': `file:${path.join(packs, 'baton-core-0.1.0.tgz')}` },
+      }),
     );
-    run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', path.join(packs, tarball), framework], project);
-    const installed = JSON.parse(fs.readFileSync(path.join(project, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    run(
+      'npm',
+      ['install', '--no-audit', '--no-fund', '--prefer-offline', path.join(packs, tarball), framework],
+      project,
+    );
+    const installed = JSON.parse(fs.readFileSync(path.join(project, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
     expect(Object.keys(installed.dependencies).sort()).toEqual([name, framework].sort());
 
     expect(run('npx', ['--no-install', 'baton', '--help'], project)).toMatch(/^Usage: baton \[options\] \[command\]/);

@@ -46,45 +46,63 @@ test('the control socket is created with mode 0600 and serves its owner', async 
   expect((await baton(['status', '--control', control])).code).toBe(0);
 });
 
-(nobody ? test : test.skip)('another user is refused by the kernel, and let in once the mode allows it (skipped unless root with setpriv)', async () => {
-  const user = nobody as { run: string[] };
-  const { supervisor, control } = await superviseWithReachableControl();
-  // The kernel's check, with a bare client that needs nothing but the node binary.
-  expect(connectAs(user, control)).toBe('EACCES');
-  expect(workerCountReady(supervisor.output())).toBe(1);
-  // The control experiment: the same user gets in once the mode allows it, so the refusal above
-  // came from the socket's mode and nothing else.
-  fs.chmodSync(control, 0o666);
-  expect(connectAs(user, control)).toBe('connected');
-});
+(nobody ? test : test.skip)(
+  'another user is refused by the kernel, and let in once the mode allows it (skipped unless root with setpriv)',
+  async () => {
+    const user = nobody as { run: string[] };
+    const { supervisor, control } = await superviseWithReachableControl();
+    // The kernel's check, with a bare client that needs nothing but the node binary.
+    expect(connectAs(user, control)).toBe('EACCES');
+    expect(workerCountReady(supervisor.output())).toBe(1);
+    // The control experiment: the same user gets in once the mode allows it, so the refusal above
+    // came from the socket's mode and nothing else.
+    fs.chmodSync(control, 0o666);
+    expect(connectAs(user, control)).toBe('connected');
+  },
+);
 
-(cliAsNobody ? test : test.skip)('the CLI run by another user says why it was refused and exits 1 (skipped unless root with setpriv and a checkout other users can read)', async () => {
-  const user = nobody as { run: string[] };
-  const { supervisor, control } = await superviseWithReachableControl();
-  const refused = await baton(['status', '--control', control], {}, 30_000, user);
-  expect(refused.code).toBe(1);
-  expect(refused.stderr).toMatch(/permission denied on control socket .*only accepts its owner \(mode 0600\)/);
-  const reload = await baton(['reload', '--control', control], {}, 30_000, user);
-  expect(reload.code).toBe(1);
-  expect(workerCountReady(supervisor.output())).toBe(1);
+(cliAsNobody ? test : test.skip)(
+  'the CLI run by another user says why it was refused and exits 1 (skipped unless root with setpriv and a checkout other users can read)',
+  async () => {
+    const user = nobody as { run: string[] };
+    const { supervisor, control } = await superviseWithReachableControl();
+    const refused = await baton(['status', '--control', control], {}, 30_000, user);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/permission denied on control socket .*only accepts its owner \(mode 0600\)/);
+    const reload = await baton(['reload', '--control', control], {}, 30_000, user);
+    expect(reload.code).toBe(1);
+    expect(workerCountReady(supervisor.output())).toBe(1);
 
-  fs.chmodSync(control, 0o666);
-  const allowed = await baton(['status', '--control', control, '--json'], {}, 30_000, user);
-  expect(allowed.code).toBe(0);
-  expect(JSON.parse(allowed.stdout)).toMatchObject({ mode: 'supervised', pid: supervisor.pid });
-});
+    fs.chmodSync(control, 0o666);
+    const allowed = await baton(['status', '--control', control, '--json'], {}, 30_000, user);
+    expect(allowed.code).toBe(0);
+    expect(JSON.parse(allowed.stdout)).toMatchObject({ mode: 'supervised', pid: supervisor.pid });
+  },
+);
 
 /** Connects to a unix socket as another user; 'connected' or the error code. */
 function connectAs(user: { run: string[] }, socketPath: string): string {
   const script = `require('net').connect(${JSON.stringify(socketPath)}).on('connect', function () { console.log('connected'); this.destroy(); }).on('error', (e) => console.log(e.code));`;
   const [file, ...args] = user.run;
-  return execFileSync(file as string, [...args, process.execPath, '-e', script], { encoding: 'utf8', timeout: 10_000 }).trim();
+  return execFileSync(file as string, [...args, process.execPath, '-e', script], {
+    encoding: 'utf8',
+    timeout: 10_000,
+  }).trim();
 }
 
 function canRead(user: { run: string[] }, file: string): boolean {
   const [command, ...args] = user.run;
   try {
-    execFileSync(command as string, [...args, process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(file)}, require('fs').constants.R_OK)`], { stdio: 'ignore', timeout: 10_000 });
+    execFileSync(
+      command as string,
+      [
+        ...args,
+        process.execPath,
+        '-e',
+        `require('fs').accessSync(${JSON.stringify(file)}, require('fs').constants.R_OK)`,
+      ],
+      { stdio: 'ignore', timeout: 10_000 },
+    );
     return true;
   } catch {
     return false;
@@ -122,15 +140,21 @@ test('a stale control socket is replaced; a live one is not stolen', async () =>
 });
 
 describe('usage', () => {
-  test.each([['--help'], ['run', '--help'], ['reload', '--help'], ['status', '--help']])('baton %s', async (...args) => {
-    const result = await baton(args);
-    expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^Usage: baton/);
-  });
+  test.each([['--help'], ['run', '--help'], ['reload', '--help'], ['status', '--help']])(
+    'baton %s',
+    async (...args) => {
+      const result = await baton(args);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/^Usage: baton/);
+    },
+  );
 
   test.each([
     [['run', '--workers', 'many', '--', 'node', 'app.js'], /option '-w, --workers <n>' argument 'many' is invalid/],
-    [['run', '--ready-timeout', 'soon', '--', 'node', 'app.js'], /option '--ready-timeout <duration>' argument 'soon' is invalid/],
+    [
+      ['run', '--ready-timeout', 'soon', '--', 'node', 'app.js'],
+      /option '--ready-timeout <duration>' argument 'soon' is invalid/,
+    ],
     [['reload', '--timeout', '-1', '--pid-file', 'x'], /option '--timeout <duration>' argument '-1' is invalid/],
     [['reload', '--bogus'], /unknown option '--bogus'/],
     [['run'], /missing required argument 'command'/],
@@ -160,16 +184,24 @@ describe('usage', () => {
     const supervisor = startSupervisor([], { BUILD_DIR: dir, [variable]: value });
     const exit = await exitOf(supervisor, 10_000);
     expect(exit).toEqual({ code: 2, signal: null });
-    await waitFor('the pipes of baton run to close', () => Boolean(supervisor.child.stdout?.closed && supervisor.child.stderr?.closed), 5_000);
+    await waitFor(
+      'the pipes of baton run to close',
+      () => Boolean(supervisor.child.stdout?.closed && supervisor.child.stderr?.closed),
+      5_000,
+    );
     // stdout and stderr together (a worker would have inherited both): exactly one line, the error.
-    expect(supervisor.output()).toBe(`baton: ${variable}="${value}" is invalid: ${expected} (ERR_BATON_INVALID_OPTION)\n`);
+    expect(supervisor.output()).toBe(
+      `baton: ${variable}="${value}" is invalid: ${expected} (ERR_BATON_INVALID_OPTION)\n`,
+    );
     expect(servicePids(supervisor.marker)).toEqual([]);
   });
 
   test('a duration flag longer than a Node timer can wait is refused', async () => {
     const result = await baton(['run', '--drain-timeout', '9999999999ms', '--', 'node', 'app.js']);
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/option '--drain-timeout <duration>' argument '9999999999ms' is invalid\. the duration must be at most 2147483647 ms/);
+    expect(result.stderr).toMatch(
+      /option '--drain-timeout <duration>' argument '9999999999ms' is invalid\. the duration must be at most 2147483647 ms/,
+    );
   });
 });
 
@@ -186,12 +218,20 @@ describe('commands that cannot be supervised', () => {
   test('a program that does not exist stops baton run with exit 1, naming it', async () => {
     const result = await baton(['run', '--', '/nonexistent/server']);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/cannot start worker \(\/nonexistent\/server\): spawn \/nonexistent\/server ENOENT; exiting/);
+    expect(result.stderr).toMatch(
+      /cannot start worker \(\/nonexistent\/server\): spawn \/nonexistent\/server ENOENT; exiting/,
+    );
   });
 
   test('a program that never speaks baton is killed at the ready timeout with a clear message', async () => {
-    const supervisor = startSupervisor(['--ready-timeout', '1s'], {}, [process.execPath, '-e', 'setInterval(() => {}, 1000)']);
-    await waitFor('the ready-timeout message', () => /never loaded @baton\/core over the IPC channel/.test(supervisor.output()));
+    const supervisor = startSupervisor(['--ready-timeout', '1s'], {}, [
+      process.execPath,
+      '-e',
+      'setInterval(() => {}, 1000)',
+    ]);
+    await waitFor('the ready-timeout message', () =>
+      /never loaded @baton\/core over the IPC channel/.test(supervisor.output()),
+    );
     process.kill(supervisor.pid, 'SIGTERM');
     expect((await supervisor.exited).code).toBe(0);
   });
@@ -200,7 +240,11 @@ describe('commands that cannot be supervised', () => {
     const dir = tempDir();
     writeBuild(dir, '1.0');
     const script = path.join(dir, 'start.sh');
-    fs.writeFileSync(script, `#!/bin/sh\n# no exec: node runs as a child of this shell, with its fds and environment\n"${process.execPath}" "${path.resolve(__dirname, 'fixtures', 'app.js')}"\n`, { mode: 0o755 });
+    fs.writeFileSync(
+      script,
+      `#!/bin/sh\n# no exec: node runs as a child of this shell, with its fds and environment\n"${process.execPath}" "${path.resolve(__dirname, 'fixtures', 'app.js')}"\n`,
+      { mode: 0o755 },
+    );
     const supervisor = startSupervisor([], { BUILD_DIR: dir }, [script]);
     await waitForPort(supervisor);
     await waitForWorkers(supervisor, 1);
@@ -213,5 +257,7 @@ test('`auto` workers means one per core', async () => {
   writeBuild(dir, '1.0');
   const supervisor = startSupervisor(['--workers', 'auto'], { BUILD_DIR: dir });
   await waitForWorkers(supervisor, os.availableParallelism());
-  await waitFor('serving line', () => new RegExp(`serving with ${os.availableParallelism()} worker`).test(supervisor.output()));
+  await waitFor('serving line', () =>
+    new RegExp(`serving with ${os.availableParallelism()} worker`).test(supervisor.output()),
+  );
 });

@@ -2,7 +2,17 @@
 // reason when the new build is broken (the old workers keep serving and the next reload works).
 import path from 'node:path';
 import { request } from './helpers/http';
-import { isAlive, killAll, readPid, rememberPid, startServer, tempDir, waitFor, waitForExit, waitForPort } from './helpers/processes';
+import {
+  isAlive,
+  killAll,
+  readPid,
+  rememberPid,
+  startServer,
+  tempDir,
+  waitFor,
+  waitForExit,
+  waitForPort,
+} from './helpers/processes';
 import { DEPLOYED_ENV, successorPidsFromLog, waitForOutput, writeBuild } from './helpers/service';
 import { APP, baton, startSupervisor, waitForWorkers } from './helpers/supervisor';
 
@@ -48,7 +58,13 @@ describe('baton reload against baton run', () => {
     writeBuild(dir, '1.4');
     const again = await baton(['reload', '--pid-file', pidFile, '--json']);
     expect(again.code).toBe(0);
-    const result = JSON.parse(again.stdout) as { ok: boolean; mode: string; pids: number[]; previousPids: number[]; readyMs: number };
+    const result = JSON.parse(again.stdout) as {
+      ok: boolean;
+      mode: string;
+      pids: number[];
+      previousPids: number[];
+      readyMs: number;
+    };
     rememberPid(result.pids[0]);
     expect(result).toMatchObject({ ok: true, mode: 'supervised', previousPids: [second] });
     expect((await request(port, '/version')).body).toBe(`1.4 pid=${result.pids[0]}\n`);
@@ -64,7 +80,9 @@ test('--pid-file of a supervisor without a control socket: SIGHUP, then watch it
   const pidFile = path.join(dir, 'app.pid');
   writeBuild(dir, '1.0');
   // The control socket is elsewhere, so nothing exists at <pid file>.sock.
-  const supervisor = startSupervisor(['--pid-file', pidFile, '--control', path.join(dir, 'other.sock')], { BUILD_DIR: dir });
+  const supervisor = startSupervisor(['--pid-file', pidFile, '--control', path.join(dir, 'other.sock')], {
+    BUILD_DIR: dir,
+  });
   const port = await waitForPort(supervisor);
   const [first] = await waitForWorkers(supervisor, 1);
   writeBuild(dir, '1.1');
@@ -81,7 +99,12 @@ describe('baton reload against an in-place process', () => {
     const dir = tempDir();
     const pidFile = path.join(dir, 's.pid');
     writeBuild(dir, '1.0');
-    const server = startServer(APP, { BUILD_DIR: dir, BATON_PID_FILE: pidFile, BATON_READY_TIMEOUT_MS: '3000', ...DEPLOYED_ENV });
+    const server = startServer(APP, {
+      BUILD_DIR: dir,
+      BATON_PID_FILE: pidFile,
+      BATON_READY_TIMEOUT_MS: '3000',
+      ...DEPLOYED_ENV,
+    });
     const port = await waitForPort(server);
     // Ready (and so the pid file written) comes one turn after the listening callback.
     await waitFor('the pid file', () => readPid(pidFile) === server.pid);
@@ -109,7 +132,12 @@ describe('baton reload against an in-place process', () => {
     const dir = tempDir();
     const control = path.join(dir, 'baton.sock');
     writeBuild(dir, '1.0');
-    const server = startServer(APP, { BUILD_DIR: dir, BATON_CONTROL: control, BATON_READY_TIMEOUT_MS: '3000', ...DEPLOYED_ENV });
+    const server = startServer(APP, {
+      BUILD_DIR: dir,
+      BATON_CONTROL: control,
+      BATON_READY_TIMEOUT_MS: '3000',
+      ...DEPLOYED_ENV,
+    });
     const port = await waitForPort(server);
 
     writeBuild(dir, '1.1');

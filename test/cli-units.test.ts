@@ -22,7 +22,9 @@ describe('durations and worker counts', () => {
     ['1.5s', 1500],
   ])('%s is %d ms', (text, ms) => expect(parseDuration(text)).toBe(ms));
 
-  test.each(['', 'soon', '-1', '0', '5h', '1e3'])('%j is refused', (text) => expect(() => parseDuration(text)).toThrow(/expected|greater than 0/));
+  test.each(['', 'soon', '-1', '0', '5h', '1e3'])('%j is refused', (text) =>
+    expect(() => parseDuration(text)).toThrow(/expected|greater than 0/),
+  );
 
   test('the longest a Node timer can wait is the longest duration, as for BATON_*_MS', () => {
     expect(parseDuration('2147483647ms')).toBe(2_147_483_647);
@@ -34,7 +36,8 @@ describe('durations and worker counts', () => {
   test('workers: a count from 1, or auto', () => {
     expect(parseWorkers('3')).toBe(3);
     expect(parseWorkers('auto')).toBe(os.availableParallelism());
-    for (const bad of ['0', '-2', 'two', '1.5', '5000']) expect(() => parseWorkers(bad)).toThrow(/expected|greater than 0/);
+    for (const bad of ['0', '-2', 'two', '1.5', '5000'])
+      expect(() => parseWorkers(bad)).toThrow(/expected|greater than 0/);
   });
 });
 
@@ -46,13 +49,21 @@ test('restart delays double from 100 ms and stop at the ceiling', () => {
 
 describe('worker commands', () => {
   test('a program runs as given; a script path runs with this node', () => {
-    expect(resolveWorkerCommand(['node', 'server.js', '--port', '3'], '/srv')).toEqual({ file: 'node', args: ['server.js', '--port', '3'] });
+    expect(resolveWorkerCommand(['node', 'server.js', '--port', '3'], '/srv')).toEqual({
+      file: 'node',
+      args: ['server.js', '--port', '3'],
+    });
     expect(resolveWorkerCommand(['server.js'], '/srv')).toEqual({ file: process.execPath, args: ['server.js'] });
   });
 
-  test.each(['npm', '/usr/bin/pnpm', 'yarn', 'npx', 'tsx', 'nodemon'])('%s is refused with ERR_BATON_UNSUPPORTED', (launcher) => {
-    expect(() => resolveWorkerCommand([launcher, 'start'], '/srv')).toThrow(expect.objectContaining({ code: 'ERR_BATON_UNSUPPORTED' }));
-  });
+  test.each(['npm', '/usr/bin/pnpm', 'yarn', 'npx', 'tsx', 'nodemon'])(
+    '%s is refused with ERR_BATON_UNSUPPORTED',
+    (launcher) => {
+      expect(() => resolveWorkerCommand([launcher, 'start'], '/srv')).toThrow(
+        expect.objectContaining({ code: 'ERR_BATON_UNSUPPORTED' }),
+      );
+    },
+  );
 
   test('no command at all', () => {
     expect(() => resolveWorkerCommand([], '/srv')).toThrow(/needs the command to run after --/);
@@ -68,7 +79,11 @@ describe('the listener inventory', () => {
     expect(inventory.learn('tcp:127.0.0.1:0', { fd: 22, close: () => closed.push(22) })).toBe(false);
     expect(closed).toEqual([22]);
     expect(inventory.fds()).toEqual([3, 21]);
-    expect(workerEnv(inventory.names(), 9)).toEqual({ LISTEN_FDS: '2', LISTEN_FDNAMES: 'given%3Ahttp:tcp%3A127.0.0.1%3A0', BATON_SUPERVISOR_PID: '9' });
+    expect(workerEnv(inventory.names(), 9)).toEqual({
+      LISTEN_FDS: '2',
+      LISTEN_FDNAMES: 'given%3Ahttp:tcp%3A127.0.0.1%3A0',
+      BATON_SUPERVISOR_PID: '9',
+    });
     expect(workerEnv(new ListenerInventory().names(), 9)).toEqual({ BATON_SUPERVISOR_PID: '9' });
   });
 
@@ -87,9 +102,17 @@ describe('the listener inventory', () => {
   });
 
   test('BATON_SUPERVISOR_PID without sockets yet, and a bad one', () => {
-    expect(readInheritance({ BATON_SUPERVISOR_PID: '4321' }, 10, 4321)).toEqual({ source: 'supervisor', sockets: [], supervisorPid: 4321 });
-    expect(() => readInheritance({ BATON_SUPERVISOR_PID: 'x' }, 10, 4321)).toThrow(/BATON_SUPERVISOR_PID="x" is not a process id/);
-    expect(() => readInheritance({ BATON_SUPERVISOR_PID: '4321', LISTEN_FDS: '2', LISTEN_FDNAMES: 'a' }, 10, 4321)).toThrow(/has 1 names but LISTEN_FDS=2/);
+    expect(readInheritance({ BATON_SUPERVISOR_PID: '4321' }, 10, 4321)).toEqual({
+      source: 'supervisor',
+      sockets: [],
+      supervisorPid: 4321,
+    });
+    expect(() => readInheritance({ BATON_SUPERVISOR_PID: 'x' }, 10, 4321)).toThrow(
+      /BATON_SUPERVISOR_PID="x" is not a process id/,
+    );
+    expect(() =>
+      readInheritance({ BATON_SUPERVISOR_PID: '4321', LISTEN_FDS: '2', LISTEN_FDNAMES: 'a' }, 10, 4321),
+    ).toThrow(/has 1 names but LISTEN_FDS=2/);
   });
 });
 
@@ -155,7 +178,12 @@ test('status text names the mode, the workers and the last reload', () => {
     connections,
     listeners: [{ key: 'tcp:127.0.0.1:9527', fd: 20 }],
     restarts: 1,
-    lastReload: { ok: false, at: '2026-01-01T00:00:00.000Z', code: 'ERR_BATON_CHILD_EXITED', message: 'worker pid 7 exited with code 1 before it was ready' },
+    lastReload: {
+      ok: false,
+      at: '2026-01-01T00:00:00.000Z',
+      code: 'ERR_BATON_CHILD_EXITED',
+      message: 'worker pid 7 exited with code 1 before it was ready',
+    },
   });
   expect(lines[0]).toBe('supervised: supervisor pid 100, serving, up 65.0 s');
   expect(lines[1]).toBe('workers: 2 ready of 2 wanted, 0 starting, 1 draining; 1 restarted after a crash');

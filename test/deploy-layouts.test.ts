@@ -37,14 +37,24 @@ test('in place: a switched `current` symlink and a changed .env take effect at e
   // As a shell does after `cd /srv/app/current`: the kernel resolves the link, PWD keeps the name.
   const child = spawn(process.execPath, ['--env-file=.env', 'server.js'], {
     cwd: current,
-    env: { ...process.env, PWD: current, NODE_PATH: '', BATON_PID_FILE: pidFile, BATON_SETTLE_MS: '0', BATON_LOG: 'debug' },
+    env: {
+      ...process.env,
+      PWD: current,
+      NODE_PATH: '',
+      BATON_PID_FILE: pidFile,
+      BATON_SETTLE_MS: '0',
+      BATON_LOG: 'debug',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   rememberPid(child.pid);
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const port = await waitFor(() => `listening line; output:\n${output}`, () => Number(/listening (\d+)/.exec(output)?.[1]) || undefined);
+  const port = await waitFor(
+    () => `listening line; output:\n${output}`,
+    () => Number(/listening (\d+)/.exec(output)?.[1]) || undefined,
+  );
   let pid = await waitFor('the pid file', () => readPid(pidFile));
   expect((await request(port, '/')).body).toBe(`1 greeting=hello path=/app/bin:/usr/bin pid=${pid}\n`);
 
@@ -70,25 +80,39 @@ test('baton run: each rolling reload starts the workers from the switched `curre
   release(root, 1, 'hello');
   switchCurrent(root, 1);
   const current = path.join(root, 'current');
-  const child = spawn(process.execPath, [CLI, 'run', '--settle', '0', '--', process.execPath, '--env-file=.env', 'server.js'], {
-    cwd: current,
-    env: { ...process.env, PWD: current, NODE_PATH: '', BATON_LOG: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [CLI, 'run', '--settle', '0', '--', process.execPath, '--env-file=.env', 'server.js'],
+    {
+      cwd: current,
+      env: { ...process.env, PWD: current, NODE_PATH: '', BATON_LOG: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   rememberPid(child.pid);
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const port = await waitFor(() => `listening line; output:\n${output}`, () => Number(/listening (\d+)/.exec(output)?.[1]) || undefined);
+  const port = await waitFor(
+    () => `listening line; output:\n${output}`,
+    () => Number(/listening (\d+)/.exec(output)?.[1]) || undefined,
+  );
   const answer = async (): Promise<string> => (await request(port, '/')).body.replace(/ pid=\d+\n$/, '');
-  await waitFor('release 1', async () => ((await answer()) === '1 greeting=hello path=/app/bin:/usr/bin' ? true : undefined));
+  await waitFor('release 1', async () =>
+    (await answer()) === '1 greeting=hello path=/app/bin:/usr/bin' ? true : undefined,
+  );
 
-  for (const [n, greeting] of [[2, 'bonjour'], [3, 'hallo']] as const) {
+  for (const [n, greeting] of [
+    [2, 'bonjour'],
+    [3, 'hallo'],
+  ] as const) {
     release(root, n, greeting);
     switchCurrent(root, n);
     if (n === 3) fs.rmSync(path.join(root, 'releases', '1'), { recursive: true });
     process.kill(child.pid as number, 'SIGHUP');
-    await waitFor(`release ${n}`, async () => ((await answer()) === `${n} greeting=${greeting} path=/app/bin:/usr/bin` ? true : undefined));
+    await waitFor(`release ${n}`, async () =>
+      (await answer()) === `${n} greeting=${greeting} path=/app/bin:/usr/bin` ? true : undefined,
+    );
   }
   expect(output).not.toMatch(/reload failed/);
   const exited = new Promise((resolve) => child.once('exit', resolve));

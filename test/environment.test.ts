@@ -1,8 +1,26 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { request } from './helpers/http';
-import { FIXTURES, killAll, readPid, startServer, tempDir, waitForExit, waitForPidFileChange, waitForPort } from './helpers/processes';
-import { countMatches, DEPLOYED_ENV, exitOf, requestUnix, successorPidsFromLog, waitForListeningAddress, waitForOutput, writeBuild } from './helpers/service';
+import {
+  FIXTURES,
+  killAll,
+  readPid,
+  startServer,
+  tempDir,
+  waitForExit,
+  waitForPidFileChange,
+  waitForPort,
+} from './helpers/processes';
+import {
+  countMatches,
+  DEPLOYED_ENV,
+  exitOf,
+  requestUnix,
+  successorPidsFromLog,
+  waitForListeningAddress,
+  waitForOutput,
+  writeBuild,
+} from './helpers/service';
 
 afterEach(killAll);
 
@@ -40,7 +58,12 @@ describe('a bad BATON_* value stops start-up with a message naming the variable 
   test('a valid value starts (the same harness, so the failures above are about the values)', async () => {
     const dir = tempDir();
     writeBuild(dir, '1.0');
-    const server = startServer(path.join(FIXTURES, 'app.js'), { ...DEPLOYED_ENV, BUILD_DIR: dir, BATON_DRAIN_TIMEOUT_MS: '5000', BATON_READY_TIMEOUT_MS: '20000' });
+    const server = startServer(path.join(FIXTURES, 'app.js'), {
+      ...DEPLOYED_ENV,
+      BUILD_DIR: dir,
+      BATON_DRAIN_TIMEOUT_MS: '5000',
+      BATON_READY_TIMEOUT_MS: '20000',
+    });
     const port = await waitForPort(server);
     expect((await request(port, '/version')).body).toBe(`1.0 pid=${server.pid}\n`);
   });
@@ -91,7 +114,11 @@ describe("after a reload, the app's own child processes see no handoff", () => {
   test('no LISTEN_FDS / LISTEN_FDNAMES / BATON_PREDECESSOR_PID in process.env or a child, and no inherited listening socket', async () => {
     const dir = tempDir();
     const pidFile = path.join(dir, 's.pid');
-    const server = startServer(path.join(FIXTURES, 'env-app.js'), { ...DEPLOYED_ENV, BATON_PID_FILE: pidFile, BATON_TEST_PROBE: 'travels' });
+    const server = startServer(path.join(FIXTURES, 'env-app.js'), {
+      ...DEPLOYED_ENV,
+      BATON_PID_FILE: pidFile,
+      BATON_TEST_PROBE: 'travels',
+    });
     const port = await waitForPort(server);
     await waitForOutput(server, /serving on /);
 
@@ -128,7 +155,12 @@ describe('a unix socket listener (LISTEN_PATH) survives reloads', () => {
     const pidFile = path.join(dir, 's.pid');
     const socketPath = path.join(dir, 'app.sock');
     writeBuild(dir, '1.0');
-    const server = startServer(path.join(FIXTURES, 'app.js'), { ...DEPLOYED_ENV, BUILD_DIR: dir, BATON_PID_FILE: pidFile, LISTEN_PATH: socketPath });
+    const server = startServer(path.join(FIXTURES, 'app.js'), {
+      ...DEPLOYED_ENV,
+      BUILD_DIR: dir,
+      BATON_PID_FILE: pidFile,
+      LISTEN_PATH: socketPath,
+    });
     expect(await waitForListeningAddress(server)).toBe(socketPath);
     await waitForOutput(server, /serving on /);
     expect((await requestUnix(socketPath, '/version')).body).toBe(`1.0 pid=${server.pid}\n`);

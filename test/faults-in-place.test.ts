@@ -2,7 +2,18 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { request } from './helpers/http';
-import { FIXTURES, isAlive, killAll, readPid, startServer, tempDir, waitFor, waitForExit, waitForPidFileChange, waitForPort } from './helpers/processes';
+import {
+  FIXTURES,
+  isAlive,
+  killAll,
+  readPid,
+  startServer,
+  tempDir,
+  waitFor,
+  waitForExit,
+  waitForPidFileChange,
+  waitForPort,
+} from './helpers/processes';
 import { exitOf, requestUnix, successorPidsFromLog, waitForOutput, writeBuild } from './helpers/service';
 
 // Faults at the worst moment, in place (DESIGN.md invariants 7 and 8): each test kills, crashes or
@@ -75,7 +86,12 @@ test('the old generation is killed -9 while its successor boots: the successor t
   process.kill(server.pid, 'SIGKILL');
 
   expect(await waitForPidFileChange(pidFile, server.pid)).toBe(successor);
-  const output = await waitForOutput(server, new RegExp(`baton\\[${successor}\\] warn: pid ${server.pid} died while this generation started; serving in its place`));
+  const output = await waitForOutput(
+    server,
+    new RegExp(
+      `baton\\[${successor}\\] warn: pid ${server.pid} died while this generation started; serving in its place`,
+    ),
+  );
   expect(output).not.toMatch(/ERR_BATON_BAD_HANDOFF/);
   expect((await request(port, '/version')).body).toBe(`1.1 pid=${successor}\n`);
   const result = await load.stop();
@@ -93,7 +109,12 @@ test('a build that dies 1 s after it was ready is rolled back: the old generatio
   writeBuild(dir, '1.1', 'die-after-ready');
   process.kill(server.pid, 'SIGHUP');
   const [bad] = successorPidsFromLog(await waitForOutput(server, /adopting fd 3 from pid/));
-  await waitForOutput(server, new RegExp(`rolled back: next generation pid ${bad} exited with code 1 \\d+ ms after it was ready; pid ${server.pid} serves again`));
+  await waitForOutput(
+    server,
+    new RegExp(
+      `rolled back: next generation pid ${bad} exited with code 1 \\d+ ms after it was ready; pid ${server.pid} serves again`,
+    ),
+  );
   expect(readPid(pidFile)).toBe(server.pid);
   expect((await request(port, '/version')).body).toBe(`1.0 pid=${server.pid}\n`);
   expect(isAlive(bad as number)).toBe(false);

@@ -26,14 +26,21 @@ function get(port: number, pathname: string): Promise<{ status: number } | { err
 test('in place: after SIGTERM, new connections are served for the whole shutdown delay, /ready turns 503 at once, then exit 0', async () => {
   const dir = tempDir();
   writeBuild(dir, '1.0');
-  const server = startServer(path.join(FIXTURES, 'fault-app.js'), { BUILD_DIR: dir, BATON_SHUTDOWN_DELAY_MS: String(DELAY_MS) });
+  const server = startServer(path.join(FIXTURES, 'fault-app.js'), {
+    BUILD_DIR: dir,
+    BATON_SHUTDOWN_DELAY_MS: String(DELAY_MS),
+  });
   const port = await waitForPort(server);
   expect((await request(port, '/ready')).status).toBe(200);
 
   const sentAt = Date.now();
   process.kill(server.pid, 'SIGTERM');
   // The probe flips as soon as the signal is handled.
-  await waitFor('/ready to answer 503', async () => ((await request(port, '/ready')).status === 503 ? true : undefined), DELAY_MS);
+  await waitFor(
+    '/ready to answer 503',
+    async () => ((await request(port, '/ready')).status === 503 ? true : undefined),
+    DELAY_MS,
+  );
   expect((await request(port, '/live')).status).toBe(200);
 
   // A new connection every 20 ms, as endpoints that have not caught up yet would send, for most of the delay.
@@ -46,26 +53,36 @@ test('in place: after SIGTERM, new connections are served for the whole shutdown
   expect(results.filter((r) => !('status' in r) || r.status !== 200)).toEqual([]);
 
   expect(await exitOf(server)).toEqual({ code: 0, signal: null });
-  expect(server.output()).toMatch(/SIGTERM: still accepting for 3000 ms \(reporting not ready\), then draining and exiting/);
+  expect(server.output()).toMatch(
+    /SIGTERM: still accepting for 3000 ms \(reporting not ready\), then draining and exiting/,
+  );
   expect(server.output()).toMatch(/shutdown delay of 3000 ms over: draining and exiting/);
 });
 
-test('baton run: new connections are served through the shutdown delay, the supervisor\'s /ready turns 503, and during the drain a new connection is refused at once, never left hanging', async () => {
+test("baton run: new connections are served through the shutdown delay, the supervisor's /ready turns 503, and during the drain a new connection is refused at once, never left hanging", async () => {
   const dir = tempDir();
   writeBuild(dir, '1.0');
   const healthPort = await freePort();
-  const supervisor = startSupervisor(['--workers', '2', '--shutdown-delay', `${DELAY_MS}ms`, '--health', `127.0.0.1:${healthPort}`], { BUILD_DIR: dir }, [
-    process.execPath,
-    path.join(FIXTURES, 'fault-app.js'),
-  ]);
+  const supervisor = startSupervisor(
+    ['--workers', '2', '--shutdown-delay', `${DELAY_MS}ms`, '--health', `127.0.0.1:${healthPort}`],
+    { BUILD_DIR: dir },
+    [process.execPath, path.join(FIXTURES, 'fault-app.js')],
+  );
   await waitForWorkers(supervisor, 2);
   const port = await waitForPort(supervisor);
-  await waitFor('the supervisor to say it serves', () => /serving with 2 workers/.test(supervisor.output()) || undefined);
+  await waitFor(
+    'the supervisor to say it serves',
+    () => /serving with 2 workers/.test(supervisor.output()) || undefined,
+  );
   expect((await request(healthPort, '/ready')).status).toBe(200);
 
   const sentAt = Date.now();
   process.kill(supervisor.pid, 'SIGTERM');
-  await waitFor('/ready to answer 503', async () => ((await request(healthPort, '/ready')).status === 503 ? true : undefined), DELAY_MS);
+  await waitFor(
+    '/ready to answer 503',
+    async () => ((await request(healthPort, '/ready')).status === 503 ? true : undefined),
+    DELAY_MS,
+  );
   const during: Array<{ status: number } | { error: string }> = [];
   while (Date.now() - sentAt < DELAY_MS / 2) {
     during.push(await get(port, '/version'));

@@ -51,17 +51,22 @@ test('a pino-style logger gets every lifecycle step as (fields, message); diagno
   }
 });
 
-test('a real pino logger: one JSON object a line with the step fields, and no field twice (pid is pino\'s own)', async () => {
+test("a real pino logger: one JSON object a line with the step fields, and no field twice (pid is pino's own)", async () => {
   const server = startServer(path.join(FIXTURES, 'pino-app.js'), { BATON_SETTLE_MS: '0' });
   const port = await waitForPort(server);
   await waitFor('ready', () => server.output().includes('"event":"ready"') || undefined);
   process.kill(server.pid, 'SIGHUP');
   expect(await server.exited).toEqual({ code: 0, signal: null });
   rememberPid(Number(/pid=(\d+)/.exec((await request(port, '/')).body)?.[1]));
-  const lines = server.output().split('\n').filter((line) => line.startsWith('{"level"'));
+  const lines = server
+    .output()
+    .split('\n')
+    .filter((line) => line.startsWith('{"level"'));
   expect(lines.length).toBeGreaterThan(3);
   for (const line of lines) expect(line.match(/"pid":/g)).toHaveLength(1);
-  const events = lines.map((line) => JSON.parse(line) as { event?: string; pid: number; msg: string }).filter((r) => r.pid === server.pid);
+  const events = lines
+    .map((line) => JSON.parse(line) as { event?: string; pid: number; msg: string })
+    .filter((r) => r.pid === server.pid);
   expect(events.map((r) => r.event)).toEqual(expect.arrayContaining(['ready', 'reload', 'handed-over', 'drained']));
 });
 
@@ -74,7 +79,10 @@ test('BATON_LOG_FORMAT=json: the built-in logger writes one JSON object a line, 
   await waitForPort(server);
   process.kill(server.pid, 'SIGTERM');
   expect(await server.exited).toEqual({ code: 0, signal: null });
-  const lines = server.output().split('\n').filter((line) => line.startsWith('{'));
+  const lines = server
+    .output()
+    .split('\n')
+    .filter((line) => line.startsWith('{'));
   const records = lines.map((line) => JSON.parse(line) as Record & { time: string; level: string });
   expect(records.map((r) => r.event)).toEqual(['ready', 'stop', 'drained']);
   for (const r of records) {

@@ -2,19 +2,30 @@ import { execFileSync } from 'node:child_process';
 import { ROOT } from './helpers/processes';
 
 function node(args: string[]): string {
-  return execFileSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', env: { ...process.env, BATON_LOG: 'silent' } }).trim();
+  return execFileSync(process.execPath, args, {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, BATON_LOG: 'silent' },
+  }).trim();
 }
 
 describe.each(['@baton/core', '@baton/express', '@baton/koa', '@baton/fastify'])('%s as a package', (name) => {
   const api = ['listen', 'reload', 'configure', 'ready', 'status', 'onDrain', 'onExit', 'BatonError', 'DEFAULTS'];
 
   test('loads with require()', () => {
-    const out = node(['-e', `const m = require('${name}'); console.log(JSON.stringify(${JSON.stringify(api)}.map((k) => typeof m[k])))`]);
+    const out = node([
+      '-e',
+      `const m = require('${name}'); console.log(JSON.stringify(${JSON.stringify(api)}.map((k) => typeof m[k])))`,
+    ]);
     expect(JSON.parse(out)).toEqual(api.map((k) => (k === 'DEFAULTS' ? 'object' : 'function')));
   });
 
   test('loads with import, named exports included', () => {
-    const out = node(['--input-type=module', '-e', `import { ${api.join(', ')} } from '${name}'; console.log(JSON.stringify([${api.join(', ')}].map((v) => typeof v)))`]);
+    const out = node([
+      '--input-type=module',
+      '-e',
+      `import { ${api.join(', ')} } from '${name}'; console.log(JSON.stringify([${api.join(', ')}].map((v) => typeof v)))`,
+    ]);
     expect(JSON.parse(out)).toEqual(api.map((k) => (k === 'DEFAULTS' ? 'object' : 'function')));
   });
 });

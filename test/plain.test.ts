@@ -61,11 +61,20 @@ function koaFlavour(name: string, Factory: typeof Koa): Flavour {
   };
 }
 
-const flavours: Flavour[] = [expressFlavour('express', express), expressFlavour('express4', express4), koaFlavour('koa', Koa), koaFlavour('koa2', Koa2)];
+const flavours: Flavour[] = [
+  expressFlavour('express', express),
+  expressFlavour('express4', express4),
+  koaFlavour('koa', Koa),
+  koaFlavour('koa2', Koa2),
+];
 
 const open: net.Server[] = [];
 afterEach(async () => {
-  await Promise.all(open.splice(0).map((server) => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()))));
+  await Promise.all(
+    open
+      .splice(0)
+      .map((server) => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()))),
+  );
 });
 
 function track<S extends net.Server>(server: S): S {
@@ -74,7 +83,10 @@ function track<S extends net.Server>(server: S): S {
 }
 
 /** Calls listen with `args` plus a callback; resolves with the server once the callback fired. */
-function listenWithCallback(listen: (...args: unknown[]) => http.Server, args: unknown[]): Promise<{ server: http.Server; returned: http.Server }> {
+function listenWithCallback(
+  listen: (...args: unknown[]) => http.Server,
+  args: unknown[],
+): Promise<{ server: http.Server; returned: http.Server }> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`listen(${JSON.stringify(args)}) callback never fired`)), 10_000);
     const returned: http.Server = track(
@@ -126,7 +138,9 @@ describe.each(flavours)('listen(app, ...) on $name', (flavour) => {
     const { server } = await listenWithCallback((...a) => flavour.listen(app as never, ...a), args as unknown[]);
     const address = server.address() as net.AddressInfo | string | null;
     // A TCP address: not null (not listening), not a string (a pipe).
-    expect(address).toEqual(expect.objectContaining({ port: expect.any(Number), family: expect.any(String), address: expect.any(String) }));
+    expect(address).toEqual(
+      expect.objectContaining({ port: expect.any(Number), family: expect.any(String), address: expect.any(String) }),
+    );
     const tcp = address as net.AddressInfo;
     expect(tcp.port).toBeGreaterThan(0);
     if (host !== undefined) expect(tcp.address).toBe(host);
@@ -136,7 +150,9 @@ describe.each(flavours)('listen(app, ...) on $name', (flavour) => {
   test('a fixed port given as a number, like app.listen(port)', async () => {
     // A port that was free a moment ago; app.listen and listen behave the same on it.
     const probe = track(net.createServer());
-    const port = await new Promise<number>((resolve) => probe.listen(0, '127.0.0.1', () => resolve((probe.address() as net.AddressInfo).port)));
+    const port = await new Promise<number>((resolve) =>
+      probe.listen(0, '127.0.0.1', () => resolve((probe.address() as net.AddressInfo).port)),
+    );
     await new Promise<void>((resolve) => probe.close(() => resolve()));
     const { app } = flavour.app();
     const { server } = await listenWithCallback((...a) => flavour.listen(app as never, ...a), [port, '127.0.0.1']);
@@ -179,7 +195,9 @@ describe.each(flavours)('listen(app, ...) on $name', (flavour) => {
 
   test('a port in use: the server emits error EADDRINUSE, like app.listen without a callback', async () => {
     const taken = track(net.createServer());
-    const port = await new Promise<number>((resolve) => taken.listen(0, '127.0.0.1', () => resolve((taken.address() as net.AddressInfo).port)));
+    const port = await new Promise<number>((resolve) =>
+      taken.listen(0, '127.0.0.1', () => resolve((taken.address() as net.AddressInfo).port)),
+    );
     const { app } = flavour.app();
     const server = track(flavour.listen(app as never, port, '127.0.0.1'));
     const error = await new Promise<NodeJS.ErrnoException>((resolve) => server.once('error', resolve));
@@ -194,9 +212,13 @@ describe.each(flavours)('listen(app, ...) on $name', (flavour) => {
  * takes an argument, as Express 5 does.
  */
 describe('a listen error with a callback on express 5', () => {
-  async function callbackError(listenWith: (port: number, cb: (error?: Error) => void) => http.Server): Promise<string | undefined> {
+  async function callbackError(
+    listenWith: (port: number, cb: (error?: Error) => void) => http.Server,
+  ): Promise<string | undefined> {
     const taken = track(net.createServer());
-    const port = await new Promise<number>((resolve) => taken.listen(0, '127.0.0.1', () => resolve((taken.address() as net.AddressInfo).port)));
+    const port = await new Promise<number>((resolve) =>
+      taken.listen(0, '127.0.0.1', () => resolve((taken.address() as net.AddressInfo).port)),
+    );
     let given: Error | undefined;
     const server = track(listenWith(port, (error) => (given = error)));
     // Our own listener keeps the jest worker alive whichever way the error goes; it runs after

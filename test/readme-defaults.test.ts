@@ -7,7 +7,10 @@ import { ROOT } from './helpers/processes';
 // checked against the one constant the code reads.
 const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
 const rows = new Map(
-  [...readme.matchAll(/^\| `(\w+)` \| (?:`(BATON_\w+)`)? *\| ([^|]+) \|/gm)].map((m) => [m[1] as string, { env: m[2], shown: (m[3] as string).trim() }]),
+  [...readme.matchAll(/^\| `(\w+)` \| (?:`(BATON_\w+)`)? *\| ([^|]+) \|/gm)].map((m) => [
+    m[1] as string,
+    { env: m[2], shown: (m[3] as string).trim() },
+  ]),
 );
 
 test.each(Object.entries(DEFAULTS))('README documents the default of %s as the code has it', (option, value) => {

@@ -9,12 +9,26 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { request } from './helpers/http';
-import { FIXTURES, isAlive, killAll, readPid, rememberPid, ROOT, startServer, tempDir, waitFor, waitForPidFileChange, waitForPort, type Server } from './helpers/processes';
+import {
+  FIXTURES,
+  isAlive,
+  killAll,
+  readPid,
+  rememberPid,
+  ROOT,
+  startServer,
+  tempDir,
+  waitFor,
+  waitForPidFileChange,
+  waitForPort,
+  type Server,
+} from './helpers/processes';
 import { DEPLOYED_ENV, sleep } from './helpers/service';
 import { APP, baton } from './helpers/supervisor';
 
 const has = (tool: string): boolean => spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
-const canCreateUsers = process.platform === 'linux' && process.getuid?.() === 0 && ['useradd', 'userdel', 'runuser', 'setpriv'].every(has);
+const canCreateUsers =
+  process.platform === 'linux' && process.getuid?.() === 0 && ['useradd', 'userdel', 'runuser', 'setpriv'].every(has);
 
 /** The second local user: created in beforeAll, removed in afterAll. */
 interface User {
@@ -35,7 +49,11 @@ function dir(mode: number): string {
 
 /** Runs a short command as the second user, to completion. */
 function asMallory(file: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync('runuser', ['-u', mallory.name, '--', file, ...args], { encoding: 'utf8', timeout: 20_000, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+  const result = spawnSync('runuser', ['-u', mallory.name, '--', file, ...args], {
+    encoding: 'utf8',
+    timeout: 20_000,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+  });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -43,11 +61,20 @@ function asMallory(file: string, args: string[]): { status: number | null; stdou
  * Starts a long-running process as the second user. setpriv execs it, so the pid we get is the
  * process's own, and it is killed by that pid in teardown.
  */
-function spawnAsMallory(file: string, args: string[], stdio: Array<'ignore' | 'pipe' | 'ipc' | number> = ['ignore', 'pipe', 'pipe'], env: NodeJS.ProcessEnv = {}): ChildProcess & { output: () => string } {
-  const child = spawn('setpriv', [`--reuid=${mallory.uid}`, `--regid=${mallory.gid}`, '--clear-groups', '--', file, ...args], {
-    stdio,
-    env: { PATH: process.env.PATH, ...DEPLOYED_ENV, ...env },
-  });
+function spawnAsMallory(
+  file: string,
+  args: string[],
+  stdio: Array<'ignore' | 'pipe' | 'ipc' | number> = ['ignore', 'pipe', 'pipe'],
+  env: NodeJS.ProcessEnv = {},
+): ChildProcess & { output: () => string } {
+  const child = spawn(
+    'setpriv',
+    [`--reuid=${mallory.uid}`, `--regid=${mallory.gid}`, '--clear-groups', '--', file, ...args],
+    {
+      stdio,
+      env: { PATH: process.env.PATH, ...DEPLOYED_ENV, ...env },
+    },
+  );
   rememberPid(child.pid);
   let text = '';
   child.stdout?.on('data', (chunk: Buffer) => (text += chunk.toString()));
@@ -64,9 +91,17 @@ async function victimService(env: Record<string, string>): Promise<Server & { po
 }
 
 /** The exit code, or 'still running' when the process has not exited within `ms` (it accepted what it should refuse). */
-function exitCodeWithin(exited: Promise<{ code: number | null }> | Promise<number | null>, ms = 15_000): Promise<number | null | 'still running'> {
-  const code = (exited as Promise<{ code: number | null } | number | null>).then((e) => (e !== null && typeof e === 'object' ? e.code : e));
-  return Promise.race([code, new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), ms).unref())]);
+function exitCodeWithin(
+  exited: Promise<{ code: number | null }> | Promise<number | null>,
+  ms = 15_000,
+): Promise<number | null | 'still running'> {
+  const code = (exited as Promise<{ code: number | null } | number | null>).then((e) =>
+    e !== null && typeof e === 'object' ? e.code : e,
+  );
+  return Promise.race([
+    code,
+    new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), ms).unref()),
+  ]);
 }
 
 /** Pids the kernel is likely to hand out next (from the last one it gave, wrapping like it does). */
@@ -82,12 +117,18 @@ function nextPids(count: number): number[] {
 /** Tests that need the second user; where it cannot be created they are skipped, and the reason is a test of its own. */
 const describeAsMallory = canCreateUsers ? describe : describe.skip;
 const testAsMallory = canCreateUsers ? test : test.skip;
-if (!canCreateUsers) test.skip('as a second local user: skipped, creating one needs root (useradd, runuser, setpriv) on Linux', () => undefined);
+if (!canCreateUsers)
+  test.skip('as a second local user: skipped, creating one needs root (useradd, runuser, setpriv) on Linux', () =>
+    undefined);
 
 beforeAll(() => {
   if (!canCreateUsers) return;
   const name = `baton-sec-${randomBytes(3).toString('hex')}`;
-  const made = spawnSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', name], { encoding: 'utf8' });
+  const made = spawnSync(
+    'useradd',
+    ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', name],
+    { encoding: 'utf8' },
+  );
   if (made.status !== 0) throw new Error(`useradd ${name}: ${made.stderr}`);
   const id = (flag: string): number => Number(spawnSync('id', [flag, name], { encoding: 'utf8' }).stdout.trim());
   mallory = { name, uid: id('-u'), gid: id('-g') };
@@ -100,7 +141,10 @@ afterAll(() => {
   for (const made of dirs) fs.rmSync(made, { recursive: true, force: true });
   if (mallory) {
     // Any process of that user left would keep userdel from removing it: kill them by pid first.
-    const left = spawnSync('pgrep', ['-u', String(mallory.uid)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
+    const left = spawnSync('pgrep', ['-u', String(mallory.uid)], { encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter(Boolean)
+      .map(Number);
     for (const pid of left) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -122,7 +166,13 @@ describeAsMallory('the pid file, in a directory the second user can write to', (
     const service = await victimService({ BATON_PID_FILE: pidFile });
 
     const candidates = [service.pid, ...nextPids(3000)];
-    const planted = asMallory(process.execPath, [path.join(FIXTURES, 'security-plant.js'), shared, 'app.pid', victim, ...candidates.map(String)]);
+    const planted = asMallory(process.execPath, [
+      path.join(FIXTURES, 'security-plant.js'),
+      shared,
+      'app.pid',
+      victim,
+      ...candidates.map(String),
+    ]);
     expect(planted.stdout).toMatch(/planted \d{3,}/);
 
     process.kill(service.pid, 'SIGHUP'); // the README's kill -HUP "$(cat app.pid)"
@@ -201,30 +251,38 @@ describeAsMallory('the pid file, in a directory the second user can write to', (
 });
 
 describe('the control socket', () => {
-  testAsMallory('spoofed: the second user binds <pid file>.sock first; baton reload refuses it naming the owner, and exits non-zero', async () => {
-    const shared = dir(0o1777);
-    const pidFile = path.join(shared, 'X.pid');
-    const service = await victimService({ BATON_PID_FILE: pidFile });
-    const fake = spawnAsMallory(process.execPath, [path.join(FIXTURES, 'security-fake-control.js'), `${pidFile}.sock`]);
-    await waitFor('the fake control socket', () => fake.output().includes('listening'));
+  testAsMallory(
+    'spoofed: the second user binds <pid file>.sock first; baton reload refuses it naming the owner, and exits non-zero',
+    async () => {
+      const shared = dir(0o1777);
+      const pidFile = path.join(shared, 'X.pid');
+      const service = await victimService({ BATON_PID_FILE: pidFile });
+      const fake = spawnAsMallory(process.execPath, [
+        path.join(FIXTURES, 'security-fake-control.js'),
+        `${pidFile}.sock`,
+      ]);
+      await waitFor('the fake control socket', () => fake.output().includes('listening'));
 
-    const reload = await baton(['reload', '--pid-file', pidFile, '--timeout', '10s']);
-    expect(reload.code).not.toBe(0);
-    expect(reload.code).not.toBeNull();
-    expect(reload.stderr).toContain(`control socket ${pidFile}.sock belongs to uid ${mallory.uid} (${mallory.name}), not to root`);
-    expect(reload.stdout).not.toContain('reload ok');
-    const status = await baton(['status', '--pid-file', pidFile]);
-    expect(status.code).not.toBe(0);
-    const explicit = await baton(['reload', '--control', `${pidFile}.sock`]);
-    expect(explicit.code).not.toBe(0);
-    expect(explicit.stderr).toContain(`belongs to uid ${mallory.uid} (${mallory.name})`);
+      const reload = await baton(['reload', '--pid-file', pidFile, '--timeout', '10s']);
+      expect(reload.code).not.toBe(0);
+      expect(reload.code).not.toBeNull();
+      expect(reload.stderr).toContain(
+        `control socket ${pidFile}.sock belongs to uid ${mallory.uid} (${mallory.name}), not to root`,
+      );
+      expect(reload.stdout).not.toContain('reload ok');
+      const status = await baton(['status', '--pid-file', pidFile]);
+      expect(status.code).not.toBe(0);
+      const explicit = await baton(['reload', '--control', `${pidFile}.sock`]);
+      expect(explicit.code).not.toBe(0);
+      expect(explicit.stderr).toContain(`belongs to uid ${mallory.uid} (${mallory.name})`);
 
-    // baton never talked to it, and nothing reloaded.
-    expect(fake.output()).not.toContain('connection');
-    expect(readPid(pidFile)).toBe(service.pid);
-    expect(service.output()).not.toContain('SIGHUP');
-    expect(isAlive(service.pid)).toBe(true);
-  });
+      // baton never talked to it, and nothing reloaded.
+      expect(fake.output()).not.toContain('connection');
+      expect(readPid(pidFile)).toBe(service.pid);
+      expect(service.output()).not.toContain('SIGHUP');
+      expect(isAlive(service.pid)).toBe(true);
+    },
+  );
 
   describe('requests that are refused are answered once, cut, and never acted on', () => {
     let service: Server & { port: number };
@@ -244,7 +302,9 @@ describe('the control socket', () => {
      * client is half-open (allowHalfOpen): like an attacker's, it keeps writing after the server's
      * answer and FIN, which an older server went on reading, and acting on.
      */
-    function exchange(send: (socket: net.Socket) => void | Promise<void>): Promise<{ lines: string[]; endedAfterMs: number }> {
+    function exchange(
+      send: (socket: net.Socket) => void | Promise<void>,
+    ): Promise<{ lines: string[]; endedAfterMs: number }> {
       return new Promise((resolve, reject) => {
         const started = Date.now();
         const socket = net.connect({ path: control, allowHalfOpen: true });
@@ -290,13 +350,20 @@ describe('the control socket', () => {
 
     const refusal = (lines: string[], why: RegExp): void => {
       expect(lines).toHaveLength(1);
-      const event = JSON.parse(lines[0] as string) as { type: string; ok: boolean; error: { code: string; message: string } };
+      const event = JSON.parse(lines[0] as string) as {
+        type: string;
+        ok: boolean;
+        error: { code: string; message: string };
+      };
       expect(event).toMatchObject({ type: 'result', ok: false, error: { code: 'ERR_BATON_CONTROL_REQUEST' } });
       expect(event.error.message).toMatch(why);
     };
 
     testAsMallory('the second user cannot connect at all (mode 0600)', () => {
-      const tried = asMallory(process.execPath, ['-e', `require('net').connect(${JSON.stringify(control)}).on('error', (e) => { console.log(e.code); process.exit(3); }).on('connect', () => process.exit(0))`]);
+      const tried = asMallory(process.execPath, [
+        '-e',
+        `require('net').connect(${JSON.stringify(control)}).on('error', (e) => { console.log(e.code); process.exit(3); }).on('connect', () => process.exit(0))`,
+      ]);
       expect(tried.status).toBe(3);
       expect(tried.stdout.trim()).toBe('EACCES');
     });
@@ -351,19 +418,36 @@ describeAsMallory('the handoff variables', () => {
     const victimSupervisor = spawn('sleep', ['60'], { stdio: 'ignore' });
     rememberPid(victimSupervisor.pid);
     try {
-      const forged = { LISTEN_FDS: '1', LISTEN_FDNAMES: 'given%3Ahttp', BATON_SUPERVISOR_PID: String(victimSupervisor.pid) };
+      const forged = {
+        LISTEN_FDS: '1',
+        LISTEN_FDNAMES: 'given%3Ahttp',
+        BATON_SUPERVISOR_PID: String(victimSupervisor.pid),
+      };
       // With an IPC channel, as a real worker has: only the ancestry is wrong.
-      const app = spawnAsMallory(process.execPath, [APP], ['ignore', 'pipe', 'pipe', fd, 'ipc'], { ...forged, BATON_LOG: 'info' });
-      const exited = await exitCodeWithin(new Promise<number | null>((resolve) => app.once('exit', (code) => resolve(code))));
+      const app = spawnAsMallory(process.execPath, [APP], ['ignore', 'pipe', 'pipe', fd, 'ipc'], {
+        ...forged,
+        BATON_LOG: 'info',
+      });
+      const exited = await exitCodeWithin(
+        new Promise<number | null>((resolve) => app.once('exit', (code) => resolve(code))),
+      );
       expect(exited).not.toBe('still running');
       expect(exited).not.toBe(0);
       expect(app.output()).toContain('ERR_BATON_BAD_HANDOFF');
-      expect(app.output()).toContain(`BATON_SUPERVISOR_PID=${victimSupervisor.pid} but that process is not an ancestor of this one`);
+      expect(app.output()).toContain(
+        `BATON_SUPERVISOR_PID=${victimSupervisor.pid} but that process is not an ancestor of this one`,
+      );
       expect(app.output()).not.toMatch(/listening \d+/);
 
       // The right ancestor (this process), but no IPC channel: refused as well.
-      const noIpc = spawnAsMallory(process.execPath, [APP], ['ignore', 'pipe', 'pipe', fd], { ...forged, BATON_SUPERVISOR_PID: String(process.pid), BATON_LOG: 'info' });
-      const noIpcExit = await exitCodeWithin(new Promise<number | null>((resolve) => noIpc.once('exit', (code) => resolve(code))));
+      const noIpc = spawnAsMallory(process.execPath, [APP], ['ignore', 'pipe', 'pipe', fd], {
+        ...forged,
+        BATON_SUPERVISOR_PID: String(process.pid),
+        BATON_LOG: 'info',
+      });
+      const noIpcExit = await exitCodeWithin(
+        new Promise<number | null>((resolve) => noIpc.once('exit', (code) => resolve(code))),
+      );
       expect(noIpcExit).not.toBe('still running');
       expect(noIpcExit).not.toBe(0);
       expect(noIpc.output()).toContain('ERR_BATON_BAD_HANDOFF');
@@ -375,21 +459,43 @@ describeAsMallory('the handoff variables', () => {
 });
 
 describe('the example apps compare the /upgrade token in constant time', () => {
-  test.each(['express', 'koa'])('%s: timingSafeEqual over sha256 digests, no `!==` on the token; wrong tokens of any length get 401', async (framework) => {
-    const script = path.join(ROOT, 'examples', framework, 'server.js');
-    const source = fs.readFileSync(script, 'utf8');
-    expect(source).toMatch(/timingSafeEqual\(sha256\(/);
-    expect(source).not.toMatch(/!==\s*`Bearer/);
-    const run = tempDir('baton-sec-example-');
-    dirs.push(run);
-    const server = startServer(script, { ...DEPLOYED_ENV, PORT: '0', UPGRADE_TOKEN: 's3cret-token', BATON_PID_FILE: path.join(run, 's.pid') });
-    const port = await waitFor('the listening line', () => Number(/127\.0\.0\.1:(\d+)/.exec(server.output())?.[1]) || undefined);
-    for (const header of [undefined, 'Bearer ', 'Bearer s', 'Bearer s3cret-toke', 'Bearer s3cret-tokenX', `Bearer ${'x'.repeat(5000)}`, 's3cret-token']) {
-      const reply = await request(port, '/upgrade', { method: 'POST', headers: header === undefined ? {} : { authorization: header } });
-      expect(reply.status).toBe(401);
-    }
-    const ok = await request(port, '/upgrade', { method: 'POST', headers: { authorization: 'Bearer s3cret-token' } });
-    expect(ok.status).toBe(200);
-    expect(ok.body).toMatch(/^restart ok: \d+ -> \d+/);
-  });
+  test.each(['express', 'koa'])(
+    '%s: timingSafeEqual over sha256 digests, no `!==` on the token; wrong tokens of any length get 401',
+    async (framework) => {
+      const script = path.join(ROOT, 'examples', framework, 'server.js');
+      const source = fs.readFileSync(script, 'utf8');
+      expect(source).toMatch(/timingSafeEqual\(sha256\(/);
+      expect(source).not.toMatch(/!==\s*`Bearer/);
+      const run = tempDir('baton-sec-example-');
+      dirs.push(run);
+      const server = startServer(script, {
+        ...DEPLOYED_ENV,
+        PORT: '0',
+        UPGRADE_TOKEN: 's3cret-token',
+        BATON_PID_FILE: path.join(run, 's.pid'),
+      });
+      const port = await waitFor(
+        'the listening line',
+        () => Number(/127\.0\.0\.1:(\d+)/.exec(server.output())?.[1]) || undefined,
+      );
+      for (const header of [
+        undefined,
+        'Bearer ',
+        'Bearer s',
+        'Bearer s3cret-toke',
+        'Bearer s3cret-tokenX',
+        `Bearer ${'x'.repeat(5000)}`,
+        's3cret-token',
+      ]) {
+        const reply = await request(port, '/upgrade', {
+          method: 'POST',
+          headers: header === undefined ? {} : { authorization: header },
+        });
+        expect(reply.status).toBe(401);
+      }
+      const ok = await request(port, '/upgrade', { method: 'POST', headers: { authorization: 'Bearer s3cret-token' } });
+      expect(ok.status).toBe(200);
+      expect(ok.body).toMatch(/^restart ok: \d+ -> \d+/);
+    },
+  );
 });

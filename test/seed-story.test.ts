@@ -1,7 +1,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { request } from './helpers/http';
-import { FIXTURES, isAlive, killAll, readPid, rememberPid, startServer, tempDir, waitFor, waitForExit, waitForPidFileChange, waitForPort } from './helpers/processes';
+import {
+  FIXTURES,
+  isAlive,
+  killAll,
+  readPid,
+  rememberPid,
+  startServer,
+  tempDir,
+  waitFor,
+  waitForExit,
+  waitForPidFileChange,
+  waitForPort,
+} from './helpers/processes';
 
 afterEach(killAll);
 
@@ -14,7 +26,11 @@ describe.each(['express', 'koa'])('the seed story on %s', (framework) => {
     const dir = tempDir();
     const pidFile = path.join(dir, 's.pid');
     newBuild(dir, '1.0');
-    const server = startServer(path.join(FIXTURES, 'app.js'), { FRAMEWORK: framework, BUILD_DIR: dir, BATON_PID_FILE: pidFile });
+    const server = startServer(path.join(FIXTURES, 'app.js'), {
+      FRAMEWORK: framework,
+      BUILD_DIR: dir,
+      BATON_PID_FILE: pidFile,
+    });
     const port = await waitForPort(server);
     expect((await request(port, '/version')).body).toBe(`1.0 pid=${server.pid}\n`);
     expect(readPid(pidFile)).toBe(server.pid);
@@ -22,7 +38,10 @@ describe.each(['express', 'koa'])('the seed story on %s', (framework) => {
     newBuild(dir, '1.1');
     const refused = await request(port, '/upgrade', { method: 'POST' });
     expect(refused.status).toBe(401);
-    const upgraded = await request(port, '/upgrade', { method: 'POST', headers: { authorization: 'Bearer test-token' } });
+    const upgraded = await request(port, '/upgrade', {
+      method: 'POST',
+      headers: { authorization: 'Bearer test-token' },
+    });
     expect(upgraded.status).toBe(200);
     expect(upgraded.body).toMatch(new RegExp(`^restart ok ${server.pid} -> \\d+\\n$`));
     const newPid = Number(/-> (\d+)/.exec(upgraded.body)?.[1]);
@@ -37,7 +56,11 @@ describe.each(['express', 'koa'])('the seed story on %s', (framework) => {
     const dir = tempDir();
     const pidFile = path.join(dir, 's.pid');
     newBuild(dir, '1.0');
-    const server = startServer(path.join(FIXTURES, 'app.js'), { FRAMEWORK: framework, BUILD_DIR: dir, BATON_PID_FILE: pidFile });
+    const server = startServer(path.join(FIXTURES, 'app.js'), {
+      FRAMEWORK: framework,
+      BUILD_DIR: dir,
+      BATON_PID_FILE: pidFile,
+    });
     const port = await waitForPort(server);
     newBuild(dir, '1.1');
     // The fixture prints its port on 'listening'; the pid file is written once it is ready, a turn later.

@@ -1,6 +1,15 @@
 import path from 'node:path';
 import { request } from './helpers/http';
-import { FIXTURES, isAlive, killAll, readPid, startServer, tempDir, waitForPidFileChange, waitForPort } from './helpers/processes';
+import {
+  FIXTURES,
+  isAlive,
+  killAll,
+  readPid,
+  startServer,
+  tempDir,
+  waitForPidFileChange,
+  waitForPort,
+} from './helpers/processes';
 import {
   countMatches,
   DEPLOYED_ENV,
@@ -24,7 +33,13 @@ async function startService(framework: string) {
   const pidFile = path.join(dir, 's.pid');
   const marker = newMarker();
   writeBuild(dir, '1.0');
-  const server = startServer(path.join(FIXTURES, 'app.js'), { ...DEPLOYED_ENV, FRAMEWORK: framework, BUILD_DIR: dir, BATON_PID_FILE: pidFile, [MARKER_VARIABLE]: marker });
+  const server = startServer(path.join(FIXTURES, 'app.js'), {
+    ...DEPLOYED_ENV,
+    FRAMEWORK: framework,
+    BUILD_DIR: dir,
+    BATON_PID_FILE: pidFile,
+    [MARKER_VARIABLE]: marker,
+  });
   const port = await waitForPort(server);
   await waitForOutput(server, /serving on /);
   expect(readPid(pidFile)).toBe(server.pid);
@@ -32,7 +47,10 @@ async function startService(framework: string) {
 }
 
 /** After the burst: one successor, serving, alone; the first generation exited 0; a further reload works. */
-async function expectOneServingGeneration(svc: Awaited<ReturnType<typeof startService>>, sampler: ReturnType<typeof sampleServicePids>) {
+async function expectOneServingGeneration(
+  svc: Awaited<ReturnType<typeof startService>>,
+  sampler: ReturnType<typeof sampleServicePids>,
+) {
   const { server, pidFile, port, marker, dir } = svc;
   const newPid = await waitForPidFileChange(pidFile, server.pid);
   expect(await exitOf(server)).toEqual({ code: 0, signal: null });
@@ -79,7 +97,10 @@ describe.each(['express', 'koa'])('a burst of SIGHUPs on %s', (framework) => {
     await expectOneServingGeneration(svc, sampler);
     // Each SIGHUP after the first was either ignored (reload in progress, or retiring) or merged
     // by the kernel with one still pending; at least one reached the process and was ignored.
-    const ignored = countMatches(svc.server.output(), /baton\[\d+\] SIGHUP ignored: (a reload is already in progress|pid \d+ is retiring)/);
+    const ignored = countMatches(
+      svc.server.output(),
+      /baton\[\d+\] SIGHUP ignored: (a reload is already in progress|pid \d+ is retiring)/,
+    );
     expect(ignored).toBeGreaterThanOrEqual(1);
     expect(ignored).toBeLessThanOrEqual(9);
   });

@@ -50,7 +50,10 @@ test('rolling reload of 3 workers onto a build that dies 1 s after ready: reload
   const control = path.join(dir, 'ctl.sock');
   writeBuild(dir, '1.0');
   // A 4 s settle time: longer than the build lives after ready (1 s), as the default (5 s) is.
-  const supervisor = startSupervisor(['--workers', '3', '--control', control, '--settle', '4s'], { BUILD_DIR: dir }, [process.execPath, APP]);
+  const supervisor = startSupervisor(['--workers', '3', '--control', control, '--settle', '4s'], { BUILD_DIR: dir }, [
+    process.execPath,
+    APP,
+  ]);
   const port = await waitForPort(supervisor);
   const oldWorkers = await waitForWorkers(supervisor, 3);
 
@@ -69,13 +72,31 @@ test('rolling reload of 3 workers onto a build that dies 1 s after ready: reload
       async () => {
         const sentAt = recorder.now();
         try {
-          const reply = agent ? await agentRequest(agent, port, '/version') : { ...(await request(port, '/version')), reusedSocket: false };
+          const reply = agent
+            ? await agentRequest(agent, port, '/version')
+            : { ...(await request(port, '/version')), reusedSocket: false };
           const identity = parseIdentity(reply.body.trim());
-          if (reply.status !== 200 || !identity) throw Object.assign(new Error(`status ${reply.status} body ${reply.body}`), { code: 'BAD_RESPONSE' });
-          recorder.ok({ kind, pid: identity.pid, version: identity.version, sentAt, close: reply.headers.connection === 'close' });
+          if (reply.status !== 200 || !identity)
+            throw Object.assign(new Error(`status ${reply.status} body ${reply.body}`), { code: 'BAD_RESPONSE' });
+          recorder.ok({
+            kind,
+            pid: identity.pid,
+            version: identity.version,
+            sentAt,
+            close: reply.headers.connection === 'close',
+          });
           previousPid = identity.pid;
         } catch (error) {
-          recorder.fail({ kind, worker: String(worker), sentAt, previousPid, reusedSocket: (error as { reusedSocket?: boolean }).reusedSocket }, error);
+          recorder.fail(
+            {
+              kind,
+              worker: String(worker),
+              sentAt,
+              previousPid,
+              reusedSocket: (error as { reusedSocket?: boolean }).reusedSocket,
+            },
+            error,
+          );
         }
       },
       () => 5,
@@ -92,8 +113,15 @@ test('rolling reload of 3 workers onto a build that dies 1 s after ready: reload
         const reply = await pool.request({ path: '/version', method: 'GET' });
         const body = await reply.body.text();
         const identity = parseIdentity(body.trim());
-        if (reply.statusCode !== 200 || !identity) throw Object.assign(new Error(`status ${reply.statusCode} body ${body}`), { code: 'BAD_RESPONSE' });
-        recorder.ok({ kind: 'undici', pid: identity.pid, version: identity.version, sentAt, close: reply.headers.connection === 'close' });
+        if (reply.statusCode !== 200 || !identity)
+          throw Object.assign(new Error(`status ${reply.statusCode} body ${body}`), { code: 'BAD_RESPONSE' });
+        recorder.ok({
+          kind: 'undici',
+          pid: identity.pid,
+          version: identity.version,
+          sentAt,
+          close: reply.headers.connection === 'close',
+        });
       } catch (error) {
         recorder.fail({ kind: 'undici', worker: '0', sentAt }, error);
       }
@@ -117,7 +145,12 @@ test('rolling reload of 3 workers onto a build that dies 1 s after ready: reload
   const poll = async (): Promise<void> => {
     while (!reloadDone && Date.now() < pollUntil) {
       const s = (await status(control)).json;
-      samples.push({ at: recorder.now(), ready: s.workers.ready, ...(s.health ? { health: s.health } : {}), generations: s.generations.map((g) => `${g.pid}:${g.generation}:${g.state}`).join(' ') });
+      samples.push({
+        at: recorder.now(),
+        ready: s.workers.ready,
+        ...(s.health ? { health: s.health } : {}),
+        generations: s.generations.map((g) => `${g.pid}:${g.generation}:${g.state}`).join(' '),
+      });
     }
   };
   await Promise.all([poll(), sleep(150).then(poll)]);
@@ -144,7 +177,9 @@ test('rolling reload of 3 workers onto a build that dies 1 s after ready: reload
 
   // The reload says it failed, once, with the code and the reason.
   expect(reload.code).toBe(1);
-  expect(reload.stderr).toMatch(/reload failed \(ERR_BATON_ROLLED_BACK\): new worker pid \d+ exited with code 1 .*; the old workers keep serving/);
+  expect(reload.stderr).toMatch(
+    /reload failed \(ERR_BATON_ROLLED_BACK\): new worker pid \d+ exited with code 1 .*; the old workers keep serving/,
+  );
   expect(countMatches(`${reload.stdout}${reload.stderr}`, /reload failed/)).toBe(1);
   expect(supervisor.output()).toMatch(/error: reload failed: new worker pid \d+ exited with code 1/);
 
@@ -154,8 +189,17 @@ test('rolling reload of 3 workers onto a build that dies 1 s after ready: reload
   // Afterwards: the same three old workers, serving the old build; --check says serving.
   for (const after of [right, later]) {
     expect(after.code).toBe(0);
-    expect(after.json).toMatchObject({ health: 'serving', workers: { wanted: 3, ready: 3 }, lastReload: { ok: false, code: 'ERR_BATON_ROLLED_BACK' } });
-    expect(after.json.generations.filter((g) => g.state === 'ready').map((g) => g.pid).sort()).toEqual([...oldWorkers].sort());
+    expect(after.json).toMatchObject({
+      health: 'serving',
+      workers: { wanted: 3, ready: 3 },
+      lastReload: { ok: false, code: 'ERR_BATON_ROLLED_BACK' },
+    });
+    expect(
+      after.json.generations
+        .filter((g) => g.state === 'ready')
+        .map((g) => g.pid)
+        .sort(),
+    ).toEqual([...oldWorkers].sort());
   }
   for (const seen of [rightVersions, laterVersions]) {
     expect(seen).toHaveLength(6);
@@ -172,7 +216,10 @@ test('status --check: a crash loop is degraded, then down, not serving', async (
   const dir = tempDir();
   const control = path.join(dir, 'ctl.sock');
   writeBuild(dir, '1.0');
-  const supervisor = startSupervisor(['--workers', '2', '--control', control], { BUILD_DIR: dir }, [process.execPath, APP]);
+  const supervisor = startSupervisor(['--workers', '2', '--control', control], { BUILD_DIR: dir }, [
+    process.execPath,
+    APP,
+  ]);
   const port = await waitForPort(supervisor);
   await waitForWorkers(supervisor, 2);
   const serving = await status(control, ['--check']);
@@ -204,7 +251,12 @@ test('baton reload counts an exited, unreaped process (a zombie) as gone, not as
   const parent = spawn('sh', ['-c', 'sleep 0.1 & exec sleep 30'], { stdio: 'ignore' });
   rememberPid(parent.pid);
   const zombie = await waitFor('the zombie child', () => {
-    const children = fs.readFileSync(`/proc/${parent.pid}/task/${parent.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    const children = fs
+      .readFileSync(`/proc/${parent.pid}/task/${parent.pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
     const pid = children[0];
     if (pid === undefined) return undefined;
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -230,7 +282,10 @@ async function reloadAgainst(lines: object[]): Promise<{ code: number; stdout: s
   const stdout: string[] = [];
   const stderr: string[] = [];
   try {
-    const code = await reloadCommand({ control: socketPath, timeout: 60_000 }, { stdout: (l) => void stdout.push(l), stderr: (l) => void stderr.push(l) });
+    const code = await reloadCommand(
+      { control: socketPath, timeout: 60_000 },
+      { stdout: (l) => void stdout.push(l), stderr: (l) => void stderr.push(l) },
+    );
     return { code, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
   } finally {
     server.close();
@@ -238,7 +293,8 @@ async function reloadAgainst(lines: object[]): Promise<{ code: number; stdout: s
 }
 
 test('baton reload says "reload failed" once, with the code, keeping what the process logged', async () => {
-  const reason = 'new worker pid 4711 exited with code 1 1003 ms after it was ready (settle time 5000 ms); the old workers keep serving';
+  const reason =
+    'new worker pid 4711 exited with code 1 1003 ms after it was ready (settle time 5000 ms); the old workers keep serving';
   const supervised = await reloadAgainst([
     { type: 'progress', event: 'worker-ready', message: 'worker 4711 ready in 80 ms (generation 2)', pid: 4000 },
     { type: 'progress', event: 'reload-failed', message: `reload failed: ${reason}`, pid: 4000 },
@@ -251,10 +307,25 @@ test('baton reload says "reload failed" once, with the code, keeping what the pr
 
   // In place the log line says more than the error; it is kept, once.
   const inPlace = await reloadAgainst([
-    { type: 'progress', event: 'reload-failed', message: 'reload failed, still serving as pid 4000: next generation pid 4712 exited with code 1 before it was ready', pid: 4000 },
-    { type: 'result', ok: false, error: { code: 'ERR_BATON_CHILD_EXITED', message: 'next generation pid 4712 exited with code 1 before it was ready' } },
+    {
+      type: 'progress',
+      event: 'reload-failed',
+      message:
+        'reload failed, still serving as pid 4000: next generation pid 4712 exited with code 1 before it was ready',
+      pid: 4000,
+    },
+    {
+      type: 'result',
+      ok: false,
+      error: {
+        code: 'ERR_BATON_CHILD_EXITED',
+        message: 'next generation pid 4712 exited with code 1 before it was ready',
+      },
+    },
   ]);
-  expect(inPlace.stderr).toBe('reload failed (ERR_BATON_CHILD_EXITED), still serving as pid 4000: next generation pid 4712 exited with code 1 before it was ready');
+  expect(inPlace.stderr).toBe(
+    'reload failed (ERR_BATON_CHILD_EXITED), still serving as pid 4000: next generation pid 4712 exited with code 1 before it was ready',
+  );
   expect(countMatches(`${inPlace.stdout}\n${inPlace.stderr}`, /reload failed/)).toBe(1);
 });
 
@@ -262,7 +333,18 @@ test('baton reload prints how long it waited for a process still draining, not i
   // The answer names a previous pid that is still running (this test process), and the connection
   // closes at once: the report must say how long it actually waited.
   const result = await reloadAgainst([
-    { type: 'result', ok: true, reload: { mode: 'supervised', pids: [4712], previousPids: [process.pid], readyMs: 80, durationMs: 120, draining: [{ pid: process.pid }] } },
+    {
+      type: 'result',
+      ok: true,
+      reload: {
+        mode: 'supervised',
+        pids: [4712],
+        previousPids: [process.pid],
+        readyMs: 80,
+        durationMs: 120,
+        draining: [{ pid: process.pid }],
+      },
+    },
   ]);
   expect(result.code).toBe(0);
   expect(result.stdout).toMatch(new RegExp(`still draining after \\d+(\\.\\d)? (ms|s): ${process.pid} `));

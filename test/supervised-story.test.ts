@@ -3,7 +3,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { request } from './helpers/http';
-import { isAlive, killAll, readPid, rememberPid, tempDir, waitFor, waitForExit, waitForPort } from './helpers/processes';
+import {
+  isAlive,
+  killAll,
+  readPid,
+  rememberPid,
+  tempDir,
+  waitFor,
+  waitForExit,
+  waitForPort,
+} from './helpers/processes';
 import { servicePids, writeBuild } from './helpers/service';
 import { startSupervisor, waitForWorkers, workerPids } from './helpers/supervisor';
 
@@ -22,7 +31,10 @@ describe.each(['express', 'koa'])('the seed story under baton run on %s', (frame
 
     writeBuild(dir, '1.1');
     expect((await request(port, '/upgrade', { method: 'POST' })).status).toBe(401);
-    const upgraded = await request(port, '/upgrade', { method: 'POST', headers: { authorization: 'Bearer test-token' } });
+    const upgraded = await request(port, '/upgrade', {
+      method: 'POST',
+      headers: { authorization: 'Bearer test-token' },
+    });
     expect(upgraded.status).toBe(200);
     expect(upgraded.body).toMatch(new RegExp(`^restart ok ${first} -> \\d+\\n$`));
     const second = Number(/-> (\d+)/.exec(upgraded.body)?.[1]);
@@ -36,7 +48,10 @@ describe.each(['express', 'koa'])('the seed story under baton run on %s', (frame
     writeBuild(dir, '1.2');
     process.kill(readPid(pidFile) as number, 'SIGHUP');
     const [, , third] = await waitForWorkers(supervisor, 3);
-    await waitFor('/version to answer 1.2', async () => (await request(port, '/version')).body === `1.2 pid=${third}\n`);
+    await waitFor(
+      '/version to answer 1.2',
+      async () => (await request(port, '/version')).body === `1.2 pid=${third}\n`,
+    );
     await waitForExit(second);
     expect(isAlive(supervisor.pid)).toBe(true);
     expect(readPid(pidFile)).toBe(supervisor.pid);

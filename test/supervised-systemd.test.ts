@@ -5,8 +5,27 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { request } from './helpers/http';
-import { killAll, readPid, rememberPid, startServer, tempDir, waitFor, waitForPidFileChange, waitForPort, type Server } from './helpers/processes';
-import { DEPLOYED_ENV, freePort, MARKER_VARIABLE, newMarker, requestUnix, servicePids, waitForOutput, writeBuild } from './helpers/service';
+import {
+  killAll,
+  readPid,
+  rememberPid,
+  startServer,
+  tempDir,
+  waitFor,
+  waitForPidFileChange,
+  waitForPort,
+  type Server,
+} from './helpers/processes';
+import {
+  DEPLOYED_ENV,
+  freePort,
+  MARKER_VARIABLE,
+  newMarker,
+  requestUnix,
+  servicePids,
+  waitForOutput,
+  writeBuild,
+} from './helpers/service';
 import { APP, CLI, startSupervisor, waitForWorkers, workerPids } from './helpers/supervisor';
 
 afterEach(killAll);
@@ -14,7 +33,9 @@ afterEach(killAll);
 const SOCKET_ACTIVATE = '/usr/bin/systemd-socket-activate';
 const canActivate = fs.existsSync(SOCKET_ACTIVATE);
 /** The fake systemd below is a python datagram socket: both tools must be there. */
-const canNotify = ['/usr/bin/systemd-notify', '/bin/systemd-notify'].some((f) => fs.existsSync(f)) && spawnSync('python3', ['--version']).status === 0;
+const canNotify =
+  ['/usr/bin/systemd-notify', '/bin/systemd-notify'].some((f) => fs.existsSync(f)) &&
+  spawnSync('python3', ['--version']).status === 0;
 
 /** A fake systemd: a unix datagram socket (python, since Node has none) printing each notification. */
 function notifySink(dir: string): { socket: string; lines: () => string[]; stop: () => void } {
@@ -31,7 +52,11 @@ function notifySink(dir: string): { socket: string; lines: () => string[]; stop:
   rememberPid(child.pid);
   let text = '';
   child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
-  return { socket, lines: () => text.split('\n').filter((l) => l !== '' && l !== 'bound' && l !== 'BARRIER=1'), stop: () => child.kill('SIGKILL') };
+  return {
+    socket,
+    lines: () => text.split('\n').filter((l) => l !== '' && l !== 'bound' && l !== 'BARRIER=1'),
+    stop: () => child.kill('SIGKILL'),
+  };
 }
 
 (canNotify ? describe : describe.skip)('sd_notify without a native addon', () => {
@@ -62,7 +87,12 @@ function notifySink(dir: string): { socket: string; lines: () => string[]; stop:
     await waitFor('the fake notify socket', () => fs.existsSync(sink.socket));
     const pidFile = path.join(dir, 's.pid');
     writeBuild(dir, '1.0');
-    const server = startServer(APP, { BUILD_DIR: dir, NOTIFY_SOCKET: sink.socket, BATON_PID_FILE: pidFile, ...DEPLOYED_ENV });
+    const server = startServer(APP, {
+      BUILD_DIR: dir,
+      NOTIFY_SOCKET: sink.socket,
+      BATON_PID_FILE: pidFile,
+      ...DEPLOYED_ENV,
+    });
     await waitForPort(server);
     await waitFor('READY=1', () => sink.lines().length >= 1);
     process.kill(server.pid, 'SIGHUP');
@@ -79,12 +109,25 @@ function notifySink(dir: string): { socket: string; lines: () => string[]; stop:
   /** systemd-socket-activate binds the port and execs the supervisor at the first connection, with fd 3. */
   function startActivated(port: number, runArgs: string[], env: Record<string, string>): Server & { marker: string } {
     const marker = newMarker();
-    const setenv = Object.entries({ BATON_LOG: 'debug', ...DEPLOYED_ENV, [MARKER_VARIABLE]: marker, ...env }).flatMap(([n, v]) => ['-E', `${n}=${v}`]);
-    const server = startServer(APP, {}, [SOCKET_ACTIVATE, '-l', `127.0.0.1:${port}`, ...setenv, process.execPath, CLI, 'run', ...runArgs, '--', process.execPath]);
+    const setenv = Object.entries({ BATON_LOG: 'debug', ...DEPLOYED_ENV, [MARKER_VARIABLE]: marker, ...env }).flatMap(
+      ([n, v]) => ['-E', `${n}=${v}`],
+    );
+    const server = startServer(APP, {}, [
+      SOCKET_ACTIVATE,
+      '-l',
+      `127.0.0.1:${port}`,
+      ...setenv,
+      process.execPath,
+      CLI,
+      'run',
+      ...runArgs,
+      '--',
+      process.execPath,
+    ]);
     return { ...server, marker };
   }
 
-  test('the supervisor adopts systemd\'s socket, its workers share it, and a rolling reload keeps it', async () => {
+  test("the supervisor adopts systemd's socket, its workers share it, and a rolling reload keeps it", async () => {
     const dir = tempDir();
     const pidFile = path.join(dir, 'app.pid');
     writeBuild(dir, '1.0');

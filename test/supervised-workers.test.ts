@@ -49,10 +49,20 @@ test('rolling reloads of 2 workers under keep-alive load lose zero requests', as
       try {
         const reply = await agentRequest(agent, port, pathname);
         const identity = parseIdentity(reply.body.trim());
-        if (reply.status !== 200 || !identity) throw Object.assign(new Error(`status ${reply.status} body ${reply.body}`), { code: 'BAD_RESPONSE' });
-        recorder.ok({ kind, pid: identity.pid, version: identity.version, sentAt, close: reply.headers.connection === 'close' });
+        if (reply.status !== 200 || !identity)
+          throw Object.assign(new Error(`status ${reply.status} body ${reply.body}`), { code: 'BAD_RESPONSE' });
+        recorder.ok({
+          kind,
+          pid: identity.pid,
+          version: identity.version,
+          sentAt,
+          close: reply.headers.connection === 'close',
+        });
       } catch (error) {
-        recorder.fail({ kind, worker: String(worker), sentAt, reusedSocket: (error as { reusedSocket?: boolean }).reusedSocket }, error);
+        recorder.fail(
+          { kind, worker: String(worker), sentAt, reusedSocket: (error as { reusedSocket?: boolean }).reusedSocket },
+          error,
+        );
       }
     });
   };
@@ -68,8 +78,15 @@ test('rolling reloads of 2 workers under keep-alive load lose zero requests', as
         const reply = await pool.request({ path: '/version', method: 'GET' });
         const body = await reply.body.text();
         const identity = parseIdentity(body.trim());
-        if (reply.statusCode !== 200 || !identity) throw Object.assign(new Error(`status ${reply.statusCode} body ${body}`), { code: 'BAD_RESPONSE' });
-        recorder.ok({ kind: 'undici', pid: identity.pid, version: identity.version, sentAt, close: reply.headers.connection === 'close' });
+        if (reply.statusCode !== 200 || !identity)
+          throw Object.assign(new Error(`status ${reply.statusCode} body ${body}`), { code: 'BAD_RESPONSE' });
+        recorder.ok({
+          kind: 'undici',
+          pid: identity.pid,
+          version: identity.version,
+          sentAt,
+          close: reply.headers.connection === 'close',
+        });
       } catch (error) {
         recorder.fail({ kind: 'undici', worker: String(worker), sentAt }, error);
       }
@@ -113,7 +130,10 @@ test('status counts workers and connections; a draining worker shows as draining
   const control = path.join(dir, 'ctl.sock');
   writeBuild(dir, '1.0');
   // BATON_SETTLE_MS=0: the old workers retire as soon as the new ones are ready (no rollback window).
-  const supervisor = startSupervisor(['--workers', '2', '--control', control], { BUILD_DIR: dir, BATON_SETTLE_MS: '0' });
+  const supervisor = startSupervisor(['--workers', '2', '--control', control], {
+    BUILD_DIR: dir,
+    BATON_SETTLE_MS: '0',
+  });
   const port = await waitForPort(supervisor);
   const [a, b] = await waitForWorkers(supervisor, 2);
 
@@ -172,7 +192,9 @@ test('a worker killed with SIGKILL is replaced; a crash loop backs off; requests
   const reply = await request(port, '/version');
   const [, second] = await waitForWorkers(supervisor, 2);
   expect(reply.body).toBe(`1.0 pid=${second}\n`);
-  expect(supervisor.output()).toMatch(new RegExp(`worker ${first} killed by SIGKILL while serving; starting a replacement in \\d+ ms`));
+  expect(supervisor.output()).toMatch(
+    new RegExp(`worker ${first} killed by SIGKILL while serving; starting a replacement in \\d+ ms`),
+  );
   expect((await status(control)).restarts).toBe(1);
 
   // Now the build on disk is broken and the worker dies again: each attempt waits longer than the last.

@@ -11,12 +11,20 @@ const DIST = path.join(ROOT, 'packages', 'core', 'dist');
 function copyOfCore(): string {
   const dir = path.join(tempDir(), 'node_modules', '@baton', 'core');
   fs.cpSync(DIST, path.join(dir, 'dist'), { recursive: true });
-  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: '@baton/core', version: '0.0.0-copy', main: './dist/index.js' }));
+  fs.writeFileSync(
+    path.join(dir, 'package.json'),
+    JSON.stringify({ name: '@baton/core', version: '0.0.0-copy', main: './dist/index.js' }),
+  );
   return dir;
 }
 
 function run(script: string): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, ['-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 20_000, env: { ...process.env, BATON_LOG: 'silent' } });
+  const result = spawnSync(process.execPath, ['-e', script], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 20_000,
+    env: { ...process.env, BATON_LOG: 'silent' },
+  });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -49,5 +57,7 @@ test('a copy whose state machine speaks another protocol stops with one error na
   `);
   const [code, message] = result.stdout.trim().split('\n');
   expect(code).toBe('ERR_BATON_UNSUPPORTED');
-  expect(message).toMatch(/^two incompatible copies of @baton\/core are loaded: \/elsewhere\/@baton\/core\/dist\/generation \(protocol 999\) and .*\/generation \(protocol 1\); install one version/);
+  expect(message).toMatch(
+    /^two incompatible copies of @baton\/core are loaded: \/elsewhere\/@baton\/core\/dist\/generation \(protocol 999\) and .*\/generation \(protocol 1\); install one version/,
+  );
 });

@@ -12,7 +12,16 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { PRESETS } from './config.mjs';
 import { chartSpec, renderSvg } from './report/chart.mjs';
-import { dyingTable, failuresTable, latencyTable, overheadTable, renderReport, startupTable, targets, targetsTable } from './report/markdown.mjs';
+import {
+  dyingTable,
+  failuresTable,
+  latencyTable,
+  overheadTable,
+  renderReport,
+  startupTable,
+  targets,
+  targetsTable,
+} from './report/markdown.mjs';
 import { DYING_STRATEGIES, runDyingBuild } from './sections/dying-build.mjs';
 import { runOverhead } from './sections/overhead.mjs';
 import { runStrategy } from './sections/reload.mjs';
@@ -76,7 +85,10 @@ function options() {
     return n;
   };
   const list = (name, value, allowed) => {
-    const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+    const items = value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     const bad = items.filter((i) => !allowed.includes(i));
     if (bad.length) throw new Error(`--${name}: unknown ${bad.join(', ')} (expected ${allowed.join(', ')})`);
     return items;
@@ -90,19 +102,44 @@ function options() {
   if (values.trials !== undefined) preset.dying.trials = Math.round(num('trials', values.trials, 1));
   preset.seed = values.seed !== undefined ? Math.round(num('seed', values.seed, 0)) : 1;
   // The committed report is a complete full run's: anything smaller goes to its own folder.
-  const sizeKnobs = ['reloads', 'duration', 'interval', 'tail', 'pairs', 'samples', 'trials', 'seed', 'sections', 'strategies'];
+  const sizeKnobs = [
+    'reloads',
+    'duration',
+    'interval',
+    'tail',
+    'pairs',
+    'samples',
+    'trials',
+    'seed',
+    'sections',
+    'strategies',
+  ];
   const complete = presetName === 'full' && sizeKnobs.every((k) => values[k] === undefined);
-  const folder = presetName === 'smoke' ? path.join('raw', 'smoke') : complete ? '.' : presetName === 'quick' ? 'quick' : 'partial';
+  const folder =
+    presetName === 'smoke' ? path.join('raw', 'smoke') : complete ? '.' : presetName === 'quick' ? 'quick' : 'partial';
   const out = path.resolve(values.out ?? path.join(BENCH, 'results', folder));
-  const defaultRaw = complete ? path.join(BENCH, 'results', 'raw') : path.join(BENCH, 'results', 'raw', path.basename(out));
+  const defaultRaw = complete
+    ? path.join(BENCH, 'results', 'raw')
+    : path.join(BENCH, 'results', 'raw', path.basename(out));
   return {
     presetName,
     options: preset,
-    strategies: values.strategies ? list('strategies', values.strategies, STRATEGIES.map((s) => s.name)) : STRATEGIES.map((s) => s.name),
+    strategies: values.strategies
+      ? list(
+          'strategies',
+          values.strategies,
+          STRATEGIES.map((s) => s.name),
+        )
+      : STRATEGIES.map((s) => s.name),
     sections: values.sections ? list('sections', values.sections, SECTIONS) : SECTIONS,
     out,
     // Per-request data of a run written elsewhere goes beside the default run's, under its own name.
-    raw: presetName === 'smoke' ? path.join(out, 'raw') : values.out ? path.join(BENCH, 'results', 'raw', path.basename(out)) : defaultRaw,
+    raw:
+      presetName === 'smoke'
+        ? path.join(out, 'raw')
+        : values.out
+          ? path.join(BENCH, 'results', 'raw', path.basename(out))
+          : defaultRaw,
     selectedStrategies: values.strategies !== undefined,
   };
 }
@@ -110,7 +147,8 @@ function options() {
 function gitSource() {
   if (process.env.BENCH_SOURCE) return process.env.BENCH_SOURCE;
   try {
-    const run = (...args) => execFileSync('git', ['-C', REPO, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const run = (...args) =>
+      execFileSync('git', ['-C', REPO, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     const commit = run('rev-parse', '--short', 'HEAD');
     const dirty = run('status', '--porcelain', '--', 'packages').split('\n').filter(Boolean).length;
     return `commit ${commit}${dirty ? ` plus uncommitted changes to ${dirty} file(s) under packages/` : ''}, built with \`pnpm build\``;
@@ -123,7 +161,10 @@ function versions() {
   const require = createRequire(path.join(BENCH, 'package.json'));
   const v = (name) => {
     // ESM-only packages (vega) may not export package.json; the link in node_modules still has it.
-    for (const file of [() => require.resolve(`${name}/package.json`), () => path.join(BENCH, 'node_modules', name, 'package.json')]) {
+    for (const file of [
+      () => require.resolve(`${name}/package.json`),
+      () => path.join(BENCH, 'node_modules', name, 'package.json'),
+    ]) {
       try {
         return JSON.parse(fs.readFileSync(file(), 'utf8')).version;
       } catch {
@@ -132,7 +173,9 @@ function versions() {
     }
     return '?';
   };
-  return Object.fromEntries(['express', 'koa', 'undici', 'autocannon', 'http-terminator', 'pm2', 'vega', 'vega-lite'].map((n) => [n, v(n)]));
+  return Object.fromEntries(
+    ['express', 'koa', 'undici', 'autocannon', 'http-terminator', 'pm2', 'vega', 'vega-lite'].map((n) => [n, v(n)]),
+  );
 }
 
 const log = (line) => console.error(`[bench] ${line}`);
@@ -156,8 +199,11 @@ async function main() {
     // baton's settle time as the servers see it: the rollback window in place, each rolling step under baton run.
     batonSettle: `${process.env.BATON_SETTLE_MS ?? batonDefaults()?.settleMs ?? '?'} ms (${process.env.BATON_SETTLE_MS !== undefined ? 'BATON_SETTLE_MS' : "baton's default"})`,
   };
-  log(`${presetName} run, load average ${meta.loadBefore.join(' ')}; results in ${path.relative(process.cwd(), out) || '.'}`);
-  if (path.resolve(out) !== path.join(BENCH, 'results') && presetName !== 'smoke') log('(the committed report in bench/results is written only by a complete `--full` run, or with --out)');
+  log(
+    `${presetName} run, load average ${meta.loadBefore.join(' ')}; results in ${path.relative(process.cwd(), out) || '.'}`,
+  );
+  if (path.resolve(out) !== path.join(BENCH, 'results') && presetName !== 'smoke')
+    log('(the committed report in bench/results is written only by a complete `--full` run, or with --out)');
   const results = { meta, options: opts };
   let failedHarness = false;
 
@@ -175,14 +221,17 @@ async function main() {
       const run = await runStrategy(strategy, opts, raw);
       results.reload.push(run);
       if (run.errors.length || !run.requests || run.requests.total === 0) failedHarness = true;
-      if (run.requests) log(`${strategy.name}: ${run.reloadsDone} reloads, ${run.requests.total} requests, ${run.failed.total} failed`);
+      if (run.requests)
+        log(`${strategy.name}: ${run.reloadsDone} reloads, ${run.requests.total} requests, ${run.failed.total} failed`);
       for (const e of run.errors) log(`${strategy.name}: ${e.split('\n')[0]}`);
     }
   }
   if (sections.includes('dying-build')) {
     const d = opts.dying;
     // The smoke preset runs a shorter list; --strategies picks from the section's own.
-    const names = selectedStrategies ? DYING_STRATEGIES.filter((n) => strategies.includes(n)) : (d.strategies ?? DYING_STRATEGIES);
+    const names = selectedStrategies
+      ? DYING_STRATEGIES.filter((n) => strategies.includes(n))
+      : (d.strategies ?? DYING_STRATEGIES);
     results.dying = [];
     results.dyingSkipped = [];
     for (const strategy of STRATEGIES.filter((s) => names.includes(s.name))) {
@@ -193,14 +242,23 @@ async function main() {
         continue;
       }
       for (let trial = 1; trial <= d.trials; trial += 1) {
-        log(`dying-build ${strategy.name}${d.trials > 1 ? ` trial ${trial}/${d.trials}` : ''}: reload onto a build that dies ${d.diesAfterMs / 1000} s after ready…`);
+        log(
+          `dying-build ${strategy.name}${d.trials > 1 ? ` trial ${trial}/${d.trials}` : ''}: reload onto a build that dies ${d.diesAfterMs / 1000} s after ready…`,
+        );
         const run = await runDyingBuild(strategy, { ...d, seed: opts.seed }, raw, trial);
         results.dying.push(run);
         if (run.errors.length || !run.requests || run.requests.total === 0) failedHarness = true;
         if (run.requests) {
-          const when = run.probe.afterDeathMs !== undefined ? `${run.probe.afterDeathMs / 1000} s after the death` : `${run.probe.afterSignalMs / 1000} s after the reload`;
-          const up = run.upLater ? `up ${when} (${run.probe.build} answered)` : `DOWN ${when} (${run.probe.error ?? `HTTP ${run.probe.status}`})`;
-          log(`dying-build ${strategy.name}: ${run.reload.tool}${run.reload.exitCode !== undefined ? ` exit ${run.reload.exitCode}` : ''}; ${run.failed.total} of ${run.requests.total} requests failed; ${up}`);
+          const when =
+            run.probe.afterDeathMs !== undefined
+              ? `${run.probe.afterDeathMs / 1000} s after the death`
+              : `${run.probe.afterSignalMs / 1000} s after the reload`;
+          const up = run.upLater
+            ? `up ${when} (${run.probe.build} answered)`
+            : `DOWN ${when} (${run.probe.error ?? `HTTP ${run.probe.status}`})`;
+          log(
+            `dying-build ${strategy.name}: ${run.reload.tool}${run.reload.exitCode !== undefined ? ` exit ${run.reload.exitCode}` : ''}; ${run.failed.total} of ${run.requests.total} requests failed; ${up}`,
+          );
         }
         for (const e of run.errors) log(`dying-build ${strategy.name}: ${e.split('\n')[0]}`);
       }
@@ -218,7 +276,15 @@ async function main() {
     const runs = results.reload.filter((r) => r.timeline);
     fs.writeFileSync(path.join(out, 'latency.svg'), await renderSvg(chartSpec(runs)));
     const zoom = [-2, Math.min(8, (opts.reloads * opts.intervalMs) / 1000 + 2)];
-    fs.writeFileSync(path.join(out, 'latency-zoom.svg'), await renderSvg(chartSpec(runs, { window: zoom, title: `The same, from ${zoom[0]} s to ${zoom[1]} s around the first reloads` })));
+    fs.writeFileSync(
+      path.join(out, 'latency-zoom.svg'),
+      await renderSvg(
+        chartSpec(runs, {
+          window: zoom,
+          title: `The same, from ${zoom[0]} s to ${zoom[1]} s around the first reloads`,
+        }),
+      ),
+    );
     results.chart = 'latency.svg';
     results.chartZoom = 'latency-zoom.svg';
   }
@@ -229,13 +295,25 @@ async function main() {
   const report = renderReport(results);
   fs.writeFileSync(path.join(out, 'report.md'), report);
   // The JSON keeps every summary and the chart's series; per-request data stays in raw/.
-  fs.writeFileSync(path.join(out, 'results.json'), `${JSON.stringify(results, (key, value) => (key === 'failures' && Array.isArray(value) ? value.slice(0, 200) : value), 1)}\n`);
+  fs.writeFileSync(
+    path.join(out, 'results.json'),
+    `${JSON.stringify(results, (key, value) => (key === 'failures' && Array.isArray(value) ? value.slice(0, 200) : value), 1)}\n`,
+  );
 
   const printed = [];
   const t = targets(results);
   if (t.length) printed.push('Targets', targetsTable(t), '');
-  if (results.reload?.length) printed.push('Reload under load: failed requests', failuresTable(results.reload), '', 'Reload under load: latency, reload time, processes', latencyTable(results.reload), '');
-  if (results.dying?.length) printed.push('A build that dies 1 s after ready', dyingTable(results.dying, opts.dying.laterMs), '');
+  if (results.reload?.length)
+    printed.push(
+      'Reload under load: failed requests',
+      failuresTable(results.reload),
+      '',
+      'Reload under load: latency, reload time, processes',
+      latencyTable(results.reload),
+      '',
+    );
+  if (results.dying?.length)
+    printed.push('A build that dies 1 s after ready', dyingTable(results.dying, opts.dying.laterMs), '');
   if (results.overhead) printed.push('Overhead', overheadTable(results.overhead), '');
   if (results.startup) printed.push('Start-up', startupTable(results.startup), '');
   console.log(printed.join('\n'));

@@ -50,7 +50,8 @@ export interface Served {
   close: boolean;
 }
 
-export type TimelineEvent = { at: number; what: 'sighup' | 'ready' | 'exited'; pid: number } | { at: number; what: 'log'; line: string };
+export type TimelineEvent =
+  { at: number; what: 'sighup' | 'ready' | 'exited'; pid: number } | { at: number; what: 'log'; line: string };
 
 /** Every request's outcome, every reload step and every server log line, on one clock. */
 export class LoadRecorder {
@@ -128,7 +129,9 @@ export class LoadRecorder {
   summary(title: string, withLog = this.failures.length > 0): string {
     const lines = [`== ${title}: ${this.now()} ms ==`];
     for (const [kind, c] of this.countsByKind()) {
-      lines.push(`  ${kind.padEnd(14)} ok ${String(c.ok).padStart(5)}  failed ${String(c.failed).padStart(3)}  Connection: close ${String(c.closes).padStart(4)}  pids ${[...c.pids].join(',')}`);
+      lines.push(
+        `  ${kind.padEnd(14)} ok ${String(c.ok).padStart(5)}  failed ${String(c.failed).padStart(3)}  Connection: close ${String(c.closes).padStart(4)}  pids ${[...c.pids].join(',')}`,
+      );
     }
     const events = this.timeline.flatMap((e) => (e.what === 'log' ? [] : [`${e.at}:${e.what} ${e.pid}`]));
     lines.push(`  reloads: ${events.join('  ')}`);
@@ -150,7 +153,8 @@ export class LoadRecorder {
 }
 
 export function describeError(error: unknown): { code: string; message: string } {
-  const e = error as { code?: unknown; name?: unknown; message?: unknown; cause?: { code?: unknown; message?: unknown } } | undefined;
+  const e = error as
+    { code?: unknown; name?: unknown; message?: unknown; cause?: { code?: unknown; message?: unknown } } | undefined;
   const code = [e?.code, e?.cause?.code].filter((c) => typeof c === 'string').join('/') || String(e?.name ?? 'Error');
   const message = [e?.message, e?.cause?.message].filter((m) => typeof m === 'string' && m !== '').join(': ');
   return { code, message };
@@ -168,7 +172,12 @@ export interface Stop {
 }
 
 /** Runs `step` until stopped, past the deadline, or `maxIterations` times; `pause` between steps. */
-export async function loop(stop: Stop, maxIterations: number, step: (i: number) => Promise<void>, pause?: () => number): Promise<void> {
+export async function loop(
+  stop: Stop,
+  maxIterations: number,
+  step: (i: number) => Promise<void>,
+  pause?: () => number,
+): Promise<void> {
   for (let i = 0; i < maxIterations && !stop.stopped && Date.now() < stop.deadline; i++) {
     await step(i);
     const ms = pause?.() ?? 0;
@@ -199,18 +208,31 @@ export function agentRequest(
       headers['content-type'] = 'application/octet-stream';
       headers['content-length'] = options.body.length;
     }
-    const req = http.request({ agent, host: '127.0.0.1', port, path, method: options.method ?? 'GET', headers }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => {
-        if (!res.complete) return reject(Object.assign(new Error('response ended before it was complete'), { code: 'INCOMPLETE', reusedSocket: req.reusedSocket }));
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, reusedSocket: req.reusedSocket });
-      });
-      res.on('aborted', () => reject(Object.assign(new Error('response aborted'), { code: 'ABORTED', reusedSocket: req.reusedSocket })));
-      res.on('error', (error) => reject(Object.assign(error, { reusedSocket: req.reusedSocket })));
-    });
-    req.setTimeout(options.timeoutMs ?? 15_000, () => req.destroy(Object.assign(new Error(`no answer to ${path} in time`), { code: 'TIMEOUT' })));
+    const req = http.request(
+      { agent, host: '127.0.0.1', port, path, method: options.method ?? 'GET', headers },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => {
+          if (!res.complete)
+            return reject(
+              Object.assign(new Error('response ended before it was complete'), {
+                code: 'INCOMPLETE',
+                reusedSocket: req.reusedSocket,
+              }),
+            );
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, reusedSocket: req.reusedSocket });
+        });
+        res.on('aborted', () =>
+          reject(Object.assign(new Error('response aborted'), { code: 'ABORTED', reusedSocket: req.reusedSocket })),
+        );
+        res.on('error', (error) => reject(Object.assign(error, { reusedSocket: req.reusedSocket })));
+      },
+    );
+    req.setTimeout(options.timeoutMs ?? 15_000, () =>
+      req.destroy(Object.assign(new Error(`no answer to ${path} in time`), { code: 'TIMEOUT' })),
+    );
     req.on('error', (error) => reject(Object.assign(error, { reusedSocket: req.reusedSocket })));
     req.end(options.body);
   });

@@ -73,12 +73,17 @@ export function killAll(): void {
   markers.clear();
 }
 
-export async function waitFor<T>(what: string | (() => string), probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = WAIT_MS): Promise<T> {
+export async function waitFor<T>(
+  what: string | (() => string),
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = WAIT_MS,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
     if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
@@ -109,10 +114,19 @@ export interface Server {
  * Starts a fixture server. Its successors inherit the same stdout/stderr pipes, so output()
  * covers every generation. The fixture prints `listening <port>` once it is up.
  */
-export function startServer(script: string, env: Record<string, string> = {}, command: string[] = [process.execPath]): Server {
+export function startServer(
+  script: string,
+  env: Record<string, string> = {},
+  command: string[] = [process.execPath],
+): Server {
   const [file, ...args] = command;
   // NODE_PATH: pnpm's jest launcher sets it, and it would hide module-resolution bugs a deployed app has.
-  return spawnCollecting(file as string, [...args, script], { ...process.env, BATON_LOG: 'debug', NODE_PATH: '', ...env });
+  return spawnCollecting(file as string, [...args, script], {
+    ...process.env,
+    BATON_LOG: 'debug',
+    NODE_PATH: '',
+    ...env,
+  });
 }
 
 /** Spawns a process whose pid is remembered for teardown and whose stdout and stderr are collected. */
@@ -132,10 +146,13 @@ export function spawnCollecting(file: string, args: string[], env: NodeJS.Proces
 
 /** Waits for the `listening <port>` line a fixture prints and returns the port. */
 export async function waitForPort(server: Server): Promise<number> {
-  return waitFor(() => `a listening line from pid ${server.pid}; output so far:\n${server.output()}`, () => {
-    const match = /listening (\d+)/.exec(server.output());
-    return match ? Number(match[1]) : undefined;
-  });
+  return waitFor(
+    () => `a listening line from pid ${server.pid}; output so far:\n${server.output()}`,
+    () => {
+      const match = /listening (\d+)/.exec(server.output());
+      return match ? Number(match[1]) : undefined;
+    },
+  );
 }
 
 /** Waits until the pid file names a live process other than `notPid`, and returns it. */

@@ -123,10 +123,16 @@ export function writeBuild(dir: string, version: string, behavior = 'ok'): void 
 }
 
 /** The first generation's exit code and signal, waiting at most `timeoutMs` for it. */
-export async function exitOf(server: Server, timeoutMs = WAIT_MS): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+export async function exitOf(
+  server: Server,
+  timeoutMs = WAIT_MS,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`pid ${server.pid} did not exit within ${timeoutMs} ms; output:\n${server.output()}`)), timeoutMs);
+    timer = setTimeout(
+      () => reject(new Error(`pid ${server.pid} did not exit within ${timeoutMs} ms; output:\n${server.output()}`)),
+      timeoutMs,
+    );
   });
   try {
     return await Promise.race([server.exited, timeout]);

@@ -17,7 +17,11 @@ export interface Supervised extends Server {
  * collected (the workers inherit the pipes). The supervisor's pid is remembered for teardown; the
  * workers are remembered as the log names them (`workerPids`).
  */
-export function startSupervisor(runArgs: string[], env: Record<string, string> = {}, command: string[] = [process.execPath, APP]): Supervised {
+export function startSupervisor(
+  runArgs: string[],
+  env: Record<string, string> = {},
+  command: string[] = [process.execPath, APP],
+): Supervised {
   const marker = newMarker();
   const server = spawnCollecting(process.execPath, [CLI, 'run', ...runArgs, '--', ...command], {
     ...process.env,
@@ -55,7 +59,12 @@ export interface CliResult {
 }
 
 /** Runs `baton <args>` to completion (bounded). */
-export function baton(args: string[], env: Record<string, string> = {}, timeoutMs = 90_000, uid?: { run: string[] }): Promise<CliResult> {
+export function baton(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 90_000,
+  uid?: { run: string[] },
+): Promise<CliResult> {
   const [file, ...pre] = uid ? [...uid.run, process.execPath] : [process.execPath];
   return new Promise((resolve) => {
     const child = execFile(
@@ -63,7 +72,11 @@ export function baton(args: string[], env: Record<string, string> = {}, timeoutM
       [...pre, CLI, ...args],
       { env: { ...process.env, ...DEPLOYED_ENV, ...env }, timeout: timeoutMs, encoding: 'utf8' },
       (error, stdout, stderr) => {
-        const code = error ? (typeof (error as { code?: unknown }).code === 'number' ? ((error as { code: number }).code) : null) : 0;
+        const code = error
+          ? typeof (error as { code?: unknown }).code === 'number'
+            ? (error as { code: number }).code
+            : null
+          : 0;
         resolve({ code, stdout, stderr });
       },
     );

@@ -48,7 +48,13 @@ export class EventLog {
 
   /** Pids of every server process that said it started. */
   pids() {
-    return [...new Set(this.poll().filter((e) => e.ev === 'start').map((e) => e.pid))];
+    return [
+      ...new Set(
+        this.poll()
+          .filter((e) => e.ev === 'start')
+          .map((e) => e.pid),
+      ),
+    ];
   }
 
   close() {

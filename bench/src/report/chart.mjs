@@ -9,7 +9,10 @@ const Y_MIN = 0.5;
 const Y_MAX = 5000;
 
 /** `window`: [from, to] seconds since the first reload, to zoom in; the whole run by default. */
-export function chartSpec(runs, { window = [-Infinity, Infinity], title = 'Latency of the 2 ms requests while reloading' } = {}) {
+export function chartSpec(
+  runs,
+  { window = [-Infinity, Infinity], title = 'Latency of the 2 ms requests while reloading' } = {},
+) {
   const values = [];
   const inside = (t) => t >= window[0] && t <= window[1];
   for (const run of runs) {
@@ -44,7 +47,21 @@ export function chartSpec(runs, { window = [-Infinity, Infinity], title = 'Laten
       anchor: 'start',
     },
     data: { values },
-    facet: { row: { field: 'strategy', type: 'nominal', title: null, sort: runs.map((r) => r.label), header: { labelAngle: 0, labelAlign: 'left', labelAnchor: 'start', labelOrient: 'top', labelFontWeight: 'bold' } } },
+    facet: {
+      row: {
+        field: 'strategy',
+        type: 'nominal',
+        title: null,
+        sort: runs.map((r) => r.label),
+        header: {
+          labelAngle: 0,
+          labelAlign: 'left',
+          labelAnchor: 'start',
+          labelOrient: 'top',
+          labelFontWeight: 'bold',
+        },
+      },
+    },
     spec: {
       width: 900,
       height: 140,
@@ -60,13 +77,28 @@ export function chartSpec(runs, { window = [-Infinity, Infinity], title = 'Laten
           encoding: {
             x,
             y,
-            color: { field: 'series', type: 'nominal', title: null, scale: { domain: ['p50', 'p99'], range: ['#4c78a8', '#f58518'] } },
+            color: {
+              field: 'series',
+              type: 'nominal',
+              title: null,
+              scale: { domain: ['p50', 'p99'], range: ['#4c78a8', '#f58518'] },
+            },
           },
         },
         {
           transform: [{ filter: "datum.series === 'failed'" }],
           mark: { type: 'circle', color: '#d62728', opacity: 0.7 },
-          encoding: { x, y, size: { field: 'failed', type: 'quantitative', title: 'failed requests', scale: { type: 'sqrt', range: [15, 400] }, legend: { values: [1, 10, 100, 1000] } } },
+          encoding: {
+            x,
+            y,
+            size: {
+              field: 'failed',
+              type: 'quantitative',
+              title: 'failed requests',
+              scale: { type: 'sqrt', range: [15, 400] },
+              legend: { values: [1, 10, 100, 1000] },
+            },
+          },
         },
       ],
     },
@@ -85,4 +117,3 @@ export async function renderSvg(spec) {
   view.finalize();
   return svg;
 }
-

@@ -2,16 +2,28 @@
 import { MIX } from '../load/mix.mjs';
 import { AFTER_RELOAD_MS, LATENCY_KINDS } from '../sections/reload-analysis.mjs';
 
-const KIND_TITLES = { undici: 'undici Pool', agent: 'http.Agent keep-alive', autocannon: 'autocannon', idle: 'idle keep-alive clients' };
+const KIND_TITLES = {
+  undici: 'undici Pool',
+  agent: 'http.Agent keep-alive',
+  autocannon: 'autocannon',
+  idle: 'idle keep-alive clients',
+};
 const KINDS = Object.keys(KIND_TITLES);
 
-const fmt = (v, digits = 1) => (v === undefined || v === null || Number.isNaN(v) ? '–' : Number(v).toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 }));
+const fmt = (v, digits = 1) =>
+  v === undefined || v === null || Number.isNaN(v)
+    ? '–'
+    : Number(v).toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 });
 const signed = (v) => (v < 0 ? `−${ms(-v)}` : `+${ms(v)}`);
 const pct = (share) => `${fmt(share * 100, 1)}%`;
 const ms = (v) => (v === undefined || v === null ? '–' : `${fmt(v, v < 10 ? 2 : v < 100 ? 1 : 0)}`);
 
 function table(header, rows) {
-  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  return [
+    `| ${header.join(' | ')} |`,
+    `|${header.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
 }
 
 function failureCell(codes) {
@@ -41,7 +53,18 @@ export function failuresTable(runs) {
 
 export function latencyTable(runs) {
   return table(
-    ['strategy', 'steady p50 / p99 ms', `≤ ${AFTER_RELOAD_MS / 1000} s after a reload p50 / p99 ms`, 'p99 ratio', 'signal → successor ready ms (p50 / max)', 'signal → predecessor gone ms (p50 / max)', 'req/s steady → while reloading', 'peak processes', 'max RSS per process MB', 'peak total RSS MB'],
+    [
+      'strategy',
+      'steady p50 / p99 ms',
+      `≤ ${AFTER_RELOAD_MS / 1000} s after a reload p50 / p99 ms`,
+      'p99 ratio',
+      'signal → successor ready ms (p50 / max)',
+      'signal → predecessor gone ms (p50 / max)',
+      'req/s steady → while reloading',
+      'peak processes',
+      'max RSS per process MB',
+      'peak total RSS MB',
+    ],
     runs
       .filter((r) => r.requests)
       .map((r) => {
@@ -69,20 +92,37 @@ export function latencyTable(runs) {
 export function byServerTable(runs) {
   const cell = (s) => (s && s.n > 0 ? `${ms(s.p50)} / ${ms(s.p99)} (n=${fmt(s.n, 0)})` : '–');
   return table(
-    ['strategy', 'old process, successor starting', 'old process, successor ready', 'new process, first 300 ms', 'new process, later'],
+    [
+      'strategy',
+      'old process, successor starting',
+      'old process, successor ready',
+      'new process, first 300 ms',
+      'new process, later',
+    ],
     runs
       .filter((r) => r.latency?.afterReloadByServer)
       .map((r) => {
         const b = r.latency.afterReloadByServer;
-        return [r.label, cell(b.oldWhileSuccessorStarts), cell(b.oldAfterSuccessorReady), cell(b.newFirst300ms), cell(b.newLater)];
+        return [
+          r.label,
+          cell(b.oldWhileSuccessorStarts),
+          cell(b.oldAfterSuccessorReady),
+          cell(b.newFirst300ms),
+          cell(b.newLater),
+        ];
       }),
   );
 }
 
 const SERVER_TITLES = { express: 'Express 5', koa: 'Koa 3', http: 'bare http.createServer' };
-const VERDICT_TEXT = { 'within noise': 'within noise', 'costs more': '**costs more** than the noise', 'costs less': 'costs less than the noise' };
+const VERDICT_TEXT = {
+  'within noise': 'within noise',
+  'costs more': '**costs more** than the noise',
+  'costs less': 'costs less than the noise',
+};
 
-const ratioCell = (r, bold = true) => (r ? `${bold ? '**' : ''}${fmt(r.median, 3)}${bold ? '**' : ''} [${fmt(r.min, 3)} – ${fmt(r.max, 3)}]` : '–');
+const ratioCell = (r, bold = true) =>
+  r ? `${bold ? '**' : ''}${fmt(r.median, 3)}${bold ? '**' : ''} [${fmt(r.min, 3)} – ${fmt(r.max, 3)}]` : '–';
 const bandCell = (b) => (b ? `[${fmt(b.low, 3)} – ${fmt(b.high, 3)}]` : '–');
 
 export function overheadTable(overhead) {
@@ -147,7 +187,10 @@ function codesByKindCell(byKind) {
 export function upCell(d) {
   const p = d.probe;
   if (!p) return '–';
-  const when = p.afterDeathMs !== undefined ? `${fmt(p.afterDeathMs / 1000, 1)} s after the new build died` : `${fmt(p.afterSignalMs / 1000, 1)} s after the reload (the new build never died)`;
+  const when =
+    p.afterDeathMs !== undefined
+      ? `${fmt(p.afterDeathMs / 1000, 1)} s after the new build died`
+      : `${fmt(p.afterSignalMs / 1000, 1)} s after the reload (the new build never died)`;
   const dying = p.build !== undefined && p.build.endsWith('-dies') ? ', a process of the dying build (restarted?)' : '';
   if (p.answered && p.status === 200) return `yes, ${when}: 200 from ${p.build ?? '?'} (pid ${p.pid ?? '?'}${dying})`;
   if (p.answered) return `**no**, ${when}: HTTP ${p.status} from ${p.build ?? '?'}`;
@@ -158,19 +201,32 @@ function toolCell(d) {
   const t = d.tool ?? {};
   if (t.error) return `(could not ask: ${t.error})`;
   if (d.name === 'baton') {
-    const log = d.rolledBack.logLines.length ? `log: \`${d.rolledBack.logLines[0].replace(/`/g, "'")}\`` : 'no `rolled back` in the log';
+    const log = d.rolledBack.logLines.length
+      ? `log: \`${d.rolledBack.logLines[0].replace(/`/g, "'")}\``
+      : 'no `rolled back` in the log';
     const pidFile = t.pidFile !== undefined ? `; pid file names ${t.pidFileBuild ?? '?'} (pid ${t.pidFile})` : '';
     return `${log}${pidFile}`;
   }
-  if (d.name === 'baton-run') return `\`baton status\`: ${t.health ?? '?'} (phase ${t.phase ?? '?'}), ${t.ready ?? '?'} of ${t.wanted ?? '?'} workers ready, ${t.restarts ?? 0} restarts`;
-  if (d.name === 'pm2') return `\`pm2 jlist\`: ${(t.processes ?? []).map((p) => `${p.status}, ${p.restarts} restarts`).join('; ') || 'no process'}`;
+  if (d.name === 'baton-run')
+    return `\`baton status\`: ${t.health ?? '?'} (phase ${t.phase ?? '?'}), ${t.ready ?? '?'} of ${t.wanted ?? '?'} workers ready, ${t.restarts ?? 0} restarts`;
+  if (d.name === 'pm2')
+    return `\`pm2 jlist\`: ${(t.processes ?? []).map((p) => `${p.status}, ${p.restarts} restarts`).join('; ') || 'no process'}`;
   return '–';
 }
 
 export function dyingTable(list, laterMs = 10_000) {
   const trials = new Set(list.map((d) => d.trial)).size > 1 || list.some((d) => d.trial > 1);
   return table(
-    ['strategy', 'reload, as its tool reported it', 'the new build', 'failed requests / requests', 'of them after the new build died', 'answered after it died, by build', `up ${fmt(laterMs / 1000, 1)} s later? (one plain GET, new connection)`, 'what the tool said then'],
+    [
+      'strategy',
+      'reload, as its tool reported it',
+      'the new build',
+      'failed requests / requests',
+      'of them after the new build died',
+      'answered after it died, by build',
+      `up ${fmt(laterMs / 1000, 1)} s later? (one plain GET, new connection)`,
+      'what the tool said then',
+    ],
     list
       .filter((d) => d.requests)
       .map((d) => {
@@ -207,7 +263,10 @@ export function startupTable(startup) {
       row('bare `node app.js` (app.listen): spawn → listening', startup.bare.spawnToReady),
       row('baton first generation: spawn → ready', startup.batonFirst.spawnToReady),
       row('**baton successor: SIGHUP → successor ready**', startup.batonSuccessor.signalToReady),
-      row('baton successor, as baton itself times it: spawn → ready message', startup.batonSuccessor.spawnToReadyAsBatonSees),
+      row(
+        'baton successor, as baton itself times it: spawn → ready message',
+        startup.batonSuccessor.spawnToReadyAsBatonSees,
+      ),
       row('baton successor: SIGHUP → predecessor gone (idle service)', startup.batonSuccessor.signalToPredecessorGone),
       row('node boot (spawn → first line of the app), bare', startup.bare.nodeBoot),
       row('node boot (SIGHUP → first line of the successor)', startup.batonSuccessor.signalToNodeStart),
@@ -220,9 +279,16 @@ export function startupTable(startup) {
 /** Each target of the issue, its number, and whether it was met. */
 export function targets(results) {
   const out = [];
-  for (const baton of results.reload?.filter((r) => (r.name === 'baton' || r.name === 'baton-run') && r.requests) ?? []) {
+  for (const baton of results.reload?.filter((r) => (r.name === 'baton' || r.name === 'baton-run') && r.requests) ??
+    []) {
     const who = baton.name === 'baton' ? 'baton' : 'baton run';
-    const perKind = KINDS.map((k) => `${KIND_TITLES[k]} ${fmt(Object.values(baton.failed.byKind[k] ?? {}).reduce((a, b) => a + b, 0), 0)}`).join(', ');
+    const perKind = KINDS.map(
+      (k) =>
+        `${KIND_TITLES[k]} ${fmt(
+          Object.values(baton.failed.byKind[k] ?? {}).reduce((a, b) => a + b, 0),
+          0,
+        )}`,
+    ).join(', ');
     out.push({
       target: `${who}: 0 failed requests in every client kind over ${results.options.reloads} reloads`,
       value: `${fmt(baton.failed.total, 0)} failed of ${fmt(baton.requests.total, 0)} over ${baton.reloadsDone} reloads (${perKind})`,
@@ -304,10 +370,15 @@ export function missedTargetNotes(results) {
   const o = results.overhead?.results;
   if (o) {
     const judgedByCpu = results.overhead.control !== undefined;
-    const missed = Object.entries(o).filter(([, r]) => (judgedByCpu ? r.cpuVerdict !== 'within noise' && r.cpuRatio.median < 0.98 : r.throughputRatio.median < 0.98));
+    const missed = Object.entries(o).filter(([, r]) =>
+      judgedByCpu ? r.cpuVerdict !== 'within noise' && r.cpuRatio.median < 0.98 : r.throughputRatio.median < 0.98,
+    );
     if (missed.length) {
       const extra = Object.entries(o)
-        .map(([fw, r]) => `${fw} ${signed(r.cpuPerRequest.batonUs - r.cpuPerRequest.plainUs)} µs (${fmt(r.cpuPerRequest.plainUs, 1)} → ${fmt(r.cpuPerRequest.batonUs, 1)})`)
+        .map(
+          ([fw, r]) =>
+            `${fw} ${signed(r.cpuPerRequest.batonUs - r.cpuPerRequest.plainUs)} µs (${fmt(r.cpuPerRequest.plainUs, 1)} → ${fmt(r.cpuPerRequest.batonUs, 1)})`,
+        )
         .join(', ');
       notes.push(
         `- **Overhead: ${judgedByCpu ? "server CPU per request beyond the A/A control's noise and below 0.98 of app.listen's" : 'throughput below 0.98 of app.listen'}** for ${missed.map(([fw]) => fw).join(', ')}. Server CPU per request with baton, against app.listen: ${extra}. A roughly constant cost per request weighs most on the cheapest handlers.`,
@@ -337,11 +408,21 @@ function forensics(runs) {
   for (const r of runs) {
     if (!r.failureDigest || r.failureDigest.length === 0) continue;
     const of = r.failureDigestOf && r.failureDigestOf !== 'every failed request' ? `; from ${r.failureDigestOf}` : '';
-    parts.push(`**${r.label}** (top groups; "since signal" = when the failed request started, after the latest reload signal${of})\n`);
+    parts.push(
+      `**${r.label}** (top groups; "since signal" = when the failed request started, after the latest reload signal${of})\n`,
+    );
     parts.push(
       table(
         ['client', 'code', 'request', 'count', 'since signal ms: p50 [min – max]'],
-        r.failureDigest.slice(0, 12).map((g) => [KIND_TITLES[g.kind] ?? g.kind, g.code, g.route, fmt(g.count, 0), `${ms(g.sinceSignalMs.p50)} [${ms(g.sinceSignalMs.min)} – ${ms(g.sinceSignalMs.max)}]`]),
+        r.failureDigest
+          .slice(0, 12)
+          .map((g) => [
+            KIND_TITLES[g.kind] ?? g.kind,
+            g.code,
+            g.route,
+            fmt(g.count, 0),
+            `${ms(g.sinceSignalMs.p50)} [${ms(g.sinceSignalMs.min)} – ${ms(g.sinceSignalMs.max)}]`,
+          ]),
       ),
     );
     parts.push('');
@@ -354,14 +435,22 @@ export function renderReport(results) {
   const runs = results.reload ?? [];
   const lines = [];
   lines.push('# baton reload-under-load benchmark', '');
-  lines.push(`Generated ${meta.finishedAt} by \`${meta.command}\` (${meta.preset} preset, ${Math.round(meta.durationS)} s).`, '');
+  lines.push(
+    `Generated ${meta.finishedAt} by \`${meta.command}\` (${meta.preset} preset, ${Math.round(meta.durationS)} s).`,
+    '',
+  );
   lines.push(
     `Machine: ${meta.cpus} × ${meta.cpuModel}, ${meta.memGB} GB, ${meta.platform}; Node ${meta.node}. Load average before ${meta.loadBefore.join(' / ')}, after ${meta.loadAfter.join(' / ')} (1/5/15 min; other work on the machine shows here).`,
     '',
-    `baton: ${meta.batonSource}. Alternatives: ${Object.entries(meta.versions).map(([k, v]) => `${k} ${v}`).join(', ')}.`,
+    `baton: ${meta.batonSource}. Alternatives: ${Object.entries(meta.versions)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}.`,
     '',
   );
-  lines.push('Rerun: `pnpm bench` (quick, written to `bench/results/quick/`), `pnpm bench --full` (100 reloads per strategy; the committed report), `pnpm bench --help` for every knob.', '');
+  lines.push(
+    'Rerun: `pnpm bench` (quick, written to `bench/results/quick/`), `pnpm bench --full` (100 reloads per strategy; the committed report), `pnpm bench --help` for every knob.',
+    '',
+  );
 
   const t = targets(results);
   if (t.length) lines.push('## Targets (reported, not asserted)', '', targetsTable(t), '');
@@ -379,7 +468,12 @@ export function renderReport(results) {
     );
     const skipped = results.skipped ?? [];
     if (skipped.length) lines.push(...skipped.map((s) => `- Not run: **${s.label}**: ${s.reason}.`), '');
-    lines.push('### Failed requests', '', 'Per client kind: failed (by error code) / requests made. Every failure counts: connection refused, reset, a cut-off body, a non-200 status, a timeout (15 s).', '');
+    lines.push(
+      '### Failed requests',
+      '',
+      'Per client kind: failed (by error code) / requests made. Every failure counts: connection refused, reset, a cut-off body, a non-200 status, a timeout (15 s).',
+      '',
+    );
     lines.push(failuresTable(runs), '');
     lines.push('### Latency, reload time, processes', '');
     lines.push(
@@ -395,7 +489,11 @@ export function renderReport(results) {
       '',
     );
     const pm2 = runs.find((r) => r.name === 'pm2' && r.reloadLatency?.commandMs);
-    if (pm2) lines.push(`\`pm2 reload\` itself took ${ms(pm2.reloadLatency.commandMs.p50)} ms (p50) per reload; the next reload waits for it, so pm2 reloaded once every ${fmt(reloadEvery(pm2, options.intervalMs), 2)} s.`, '');
+    if (pm2)
+      lines.push(
+        `\`pm2 reload\` itself took ${ms(pm2.reloadLatency.commandMs.p50)} ms (p50) per reload; the next reload waits for it, so pm2 reloaded once every ${fmt(reloadEvery(pm2, options.intervalMs), 2)} s.`,
+        '',
+      );
     const run = runs.find((r) => r.name === 'baton-run' && r.reloadLatency?.commandMs);
     if (run) {
       lines.push(
@@ -404,7 +502,13 @@ export function renderReport(results) {
       );
     }
     const errs = runs.filter((r) => r.errors?.length);
-    if (errs.length) lines.push('### Errors of the harness', '', ...errs.flatMap((r) => r.errors.map((e) => `- ${r.label}: \`${e.split('\n')[0]}\``)), '');
+    if (errs.length)
+      lines.push(
+        '### Errors of the harness',
+        '',
+        ...errs.flatMap((r) => r.errors.map((e) => `- ${r.label}: \`${e.split('\n')[0]}\``)),
+        '',
+      );
     lines.push('### Where the failures came from', '', forensics(runs), '');
   }
 
@@ -449,21 +553,36 @@ export function renderReport(results) {
       'Requests in flight on a process when it dies are lost whatever the tool; what differs is what serves afterwards. "answered after it died, by build": successful requests that started after the death, by the `x-pid` of the response (autocannon does not say who answered: "not told").',
       '',
     );
-    if (results.dyingSkipped?.length) lines.push(...results.dyingSkipped.map((s) => `- Not run: **${s.label}**: ${s.reason}.`), '');
+    if (results.dyingSkipped?.length)
+      lines.push(...results.dyingSkipped.map((s) => `- Not run: **${s.label}**: ${s.reason}.`), '');
     if (results.dying?.length) lines.push(dyingTable(results.dying, o.laterMs), '');
     const errs = (results.dying ?? []).filter((d) => d.errors?.length);
-    if (errs.length) lines.push('Errors of the harness:', '', ...errs.flatMap((d) => d.errors.map((e) => `- ${d.label} (trial ${d.trial}): \`${e.split('\n')[0]}\``)), '');
+    if (errs.length)
+      lines.push(
+        'Errors of the harness:',
+        '',
+        ...errs.flatMap((d) => d.errors.map((e) => `- ${d.label} (trial ${d.trial}): \`${e.split('\n')[0]}\``)),
+        '',
+      );
     const run = (results.dying ?? []).find((d) => d.name === 'baton-run' && d.reload?.output);
-    if (run) lines.push(`What \`baton reload\` printed (${run.label}, trial ${run.trial}):`, '', '```', run.reload.output.trim(), '```', '');
+    if (run)
+      lines.push(
+        `What \`baton reload\` printed (${run.label}, trial ${run.trial}):`,
+        '',
+        '```',
+        run.reload.output.trim(),
+        '```',
+        '',
+      );
   }
 
   lines.push('## How each strategy reloads', '');
   lines.push(
     '- **baton in place**: `listen(app, port)`; the bench reads the pid file and sends `kill -HUP`. The successor inherits the listening socket, says ready, the old generation stops accepting and drains politely.',
-    "- **baton supervised**: the same app under `baton run -- node app.js`; the bench asks the supervisor (one stable pid) to reload over its control socket, as `baton reload` does, and waits for the outcome: the supervisor starts a new worker on the socket it holds, waits until it is ready and has stayed up the settle time, then retires the old worker, which drains the same way. A reload that arrives meanwhile would be ignored, so the next one starts when this one is over (as with pm2).",
-    '- **naive**: the seed\'s first script: `kill -9 $(cat app.pid)`, then `node app.js`.',
+    '- **baton supervised**: the same app under `baton run -- node app.js`; the bench asks the supervisor (one stable pid) to reload over its control socket, as `baton reload` does, and waits for the outcome: the supervisor starts a new worker on the socket it holds, waits until it is ready and has stayed up the settle time, then retires the old worker, which drains the same way. A reload that arrives meanwhile would be ignored, so the next one starts when this one is over (as with pm2).',
+    "- **naive**: the seed's first script: `kill -9 $(cat app.pid)`, then `node app.js`.",
     '- **http-terminator 3.2**: `app.listen`, and on SIGTERM `createHttpTerminator({ server }).terminate()` (its defaults: 1 s grace) then exit; the bench starts the next process once the old one has exited.',
-    '- **pm2 reload (cluster mode)**: `pm2 start app.js -i 1`, then `pm2 reload`; the app closes its server on SIGINT (pm2\'s documented graceful stop); pm2\'s defaults (kill_timeout 1.6 s). pm2 runs with its own PM2_HOME and is stopped with `pm2 kill`.',
+    "- **pm2 reload (cluster mode)**: `pm2 start app.js -i 1`, then `pm2 reload`; the app closes its server on SIGINT (pm2's documented graceful stop); pm2's defaults (kill_timeout 1.6 s). pm2 runs with its own PM2_HOME and is stopped with `pm2 kill`.",
     "- **Node's cluster**: a primary forks a new worker on SIGHUP and, once it listens, `disconnect()`s the old one (killed after 10 s if still there).",
     '',
     'Raw data (every request, every process event, server logs) is written to `bench/results/raw/` (not committed).',

@@ -15,7 +15,9 @@ const STOP_LOAD_TIMEOUT_MS = 40_000;
 /** After the load stops, how long the bench waits for retiring processes to leave on their own. */
 const GONE_GRACE_MS = 15_000;
 
-const debug = process.env.BENCH_DEBUG ? (...args) => console.error(`[bench ${new Date().toISOString()}]`, ...args) : () => {};
+const debug = process.env.BENCH_DEBUG
+  ? (...args) => console.error(`[bench ${new Date().toISOString()}]`, ...args)
+  : () => {};
 
 /** Starts the load process (load/main.mjs) with `config`; `started` resolves with the moment it began. */
 export function startLoad(config) {
@@ -53,7 +55,13 @@ export async function runStrategy(strategy, options, rawDir) {
     log: path.join(outDir, 'server.log'),
     env: { PORT: String(port), BENCH_EVENTS: events.file, BATON_LOG: 'info' },
   };
-  const known = () => [...extraPids, ...events.poll().filter((e) => e.ev === 'start').map((e) => ({ pid: e.pid, role: e.role }))];
+  const known = () => [
+    ...extraPids,
+    ...events
+      .poll()
+      .filter((e) => e.ev === 'start')
+      .map((e) => ({ pid: e.pid, role: e.role })),
+  ];
   const sampler = new ProcessSampler(known);
   const reloads = [];
   const goneWatches = [];
@@ -100,7 +108,17 @@ export async function runStrategy(strategy, options, rawDir) {
     debug(strategy.name, 'stopped');
     const data = JSON.parse(fs.readFileSync(requestsFile, 'utf8'));
     const gone = goneOf(reloads, goneSeen, events.poll());
-    return analyzeRun({ strategy, options, data, reloads, gone, phases, sampler: sampler.summary(), events: events.poll(), errors });
+    return analyzeRun({
+      strategy,
+      options,
+      data,
+      reloads,
+      gone,
+      phases,
+      sampler: sampler.summary(),
+      events: events.poll(),
+      errors,
+    });
   } catch (error) {
     errors.push(error.stack ?? String(error));
     return { name: strategy.name, label: strategy.label, errors };

@@ -12,7 +12,15 @@ import { app, readPidFile, READY_TIMEOUT_MS } from '../strategies/common.mjs';
 
 function stats(values) {
   const s = summary(values);
-  return { n: s.n, min: round(s.min), p50: round(s.p50), p95: round(s.p95), max: round(s.max), mean: round(s.mean), sd: round(s.sd) };
+  return {
+    n: s.n,
+    min: round(s.min),
+    p50: round(s.p50),
+    p95: round(s.p95),
+    max: round(s.max),
+    mean: round(s.mean),
+    sd: round(s.sd),
+  };
 }
 
 /** Spawns `script`, waits for `readyEvent` from it, kills it; returns the spawn-to-event times. */
@@ -21,7 +29,12 @@ async function spawnToReady(script, readyEvent, ctx) {
   const port = await freePort();
   const { pid, spawnedAt } = startNode(app(script), { env: { ...ctx.env, PORT: String(port) }, log: ctx.log });
   try {
-    const ready = await ctx.events.waitFor(`${script} ${readyEvent}`, (e) => e.ev === readyEvent && e.pid === pid, READY_TIMEOUT_MS, from);
+    const ready = await ctx.events.waitFor(
+      `${script} ${readyEvent}`,
+      (e) => e.ev === readyEvent && e.pid === pid,
+      READY_TIMEOUT_MS,
+      from,
+    );
     const started = ctx.events.poll().find((e) => e.ev === 'start' && e.pid === pid);
     return { readyMs: ready.t - spawnedAt, nodeBootMs: started.t - spawnedAt, initMs: ready.t - started.t };
   } finally {
@@ -41,7 +54,10 @@ export async function runStartup(options, log = () => {}) {
   try {
     // One baton service that is reloaded again and again, between the other samples.
     const port = await freePort();
-    const first = startNode(app('baton.cjs'), { env: { ...ctx.env, PORT: String(port), BATON_PID_FILE: pidFile }, log: ctx.log });
+    const first = startNode(app('baton.cjs'), {
+      env: { ...ctx.env, PORT: String(port), BATON_PID_FILE: pidFile },
+      log: ctx.log,
+    });
     seen.add(first.pid);
     await events.waitFor('baton ready', (e) => e.ev === 'baton:ready' && e.pid === first.pid, READY_TIMEOUT_MS);
     for (let i = 0; i < options.samples; i += 1) {
@@ -52,9 +68,19 @@ export async function runStartup(options, log = () => {}) {
       const from = events.poll().length;
       const signalAt = now();
       signal(oldPid, 'SIGHUP');
-      const ready = await events.waitFor('successor ready', (e) => e.ev === 'baton:ready' && e.pid !== oldPid, READY_TIMEOUT_MS, from);
+      const ready = await events.waitFor(
+        'successor ready',
+        (e) => e.ev === 'baton:ready' && e.pid !== oldPid,
+        READY_TIMEOUT_MS,
+        from,
+      );
       seen.add(ready.pid);
-      const handed = await events.waitFor('handed over', (e) => e.ev === 'baton:handed-over' && e.pid === oldPid, READY_TIMEOUT_MS, from);
+      const handed = await events.waitFor(
+        'handed over',
+        (e) => e.ev === 'baton:handed-over' && e.pid === oldPid,
+        READY_TIMEOUT_MS,
+        from,
+      );
       const started = events.poll().find((e) => e.ev === 'start' && e.pid === ready.pid);
       const goneAt = await waitGone(oldPid, READY_TIMEOUT_MS, 2);
       successor.push({
@@ -64,13 +90,23 @@ export async function runStartup(options, log = () => {}) {
         batonReadyMs: handed.readyMs,
         predecessorGoneMs: goneAt === undefined ? undefined : goneAt - signalAt,
       });
-      log(`start-up ${i + 1}/${options.samples}: bare ${round(bare.at(-1).readyMs)} ms, baton successor ${round(ready.t - signalAt)} ms`);
+      log(
+        `start-up ${i + 1}/${options.samples}: bare ${round(bare.at(-1).readyMs)} ms, baton successor ${round(ready.t - signalAt)} ms`,
+      );
     }
     const pick = (rows, key) => rows.map((r) => r[key]).filter((v) => v !== undefined);
     const result = {
       samples: options.samples,
-      bare: { spawnToReady: stats(pick(bare, 'readyMs')), nodeBoot: stats(pick(bare, 'nodeBootMs')), init: stats(pick(bare, 'initMs')) },
-      batonFirst: { spawnToReady: stats(pick(batonFirst, 'readyMs')), nodeBoot: stats(pick(batonFirst, 'nodeBootMs')), init: stats(pick(batonFirst, 'initMs')) },
+      bare: {
+        spawnToReady: stats(pick(bare, 'readyMs')),
+        nodeBoot: stats(pick(bare, 'nodeBootMs')),
+        init: stats(pick(bare, 'initMs')),
+      },
+      batonFirst: {
+        spawnToReady: stats(pick(batonFirst, 'readyMs')),
+        nodeBoot: stats(pick(batonFirst, 'nodeBootMs')),
+        init: stats(pick(batonFirst, 'initMs')),
+      },
       batonSuccessor: {
         signalToReady: stats(pick(successor, 'readyMs')),
         signalToNodeStart: stats(pick(successor, 'nodeBootMs')),

@@ -9,7 +9,10 @@ export const baton = {
   label: 'baton in place (kill -HUP)',
   async start(ctx) {
     this.pidFile = path.join(ctx.dir, 'app.pid');
-    const { pid } = startNode(app('baton.cjs'), { env: { ...ctx.env, BATON_PID_FILE: this.pidFile, BENCH_ROLE: 'generation' }, log: ctx.log });
+    const { pid } = startNode(app('baton.cjs'), {
+      env: { ...ctx.env, BATON_PID_FILE: this.pidFile, BENCH_ROLE: 'generation' },
+      log: ctx.log,
+    });
     await ctx.events.waitFor('baton ready', (e) => e.ev === 'baton:ready' && e.pid === pid, READY_TIMEOUT_MS);
   },
   async reload(ctx) {
@@ -20,7 +23,9 @@ export const baton = {
     signal(oldPid, 'SIGHUP');
     const outcome = await ctx.events.waitFor(
       'the next generation ready',
-      (e) => (e.ev === 'baton:ready' && e.pid !== oldPid) || (e.pid === oldPid && (e.ev === 'baton:reload-failed' || e.ev === 'baton:reload-ignored')),
+      (e) =>
+        (e.ev === 'baton:ready' && e.pid !== oldPid) ||
+        (e.pid === oldPid && (e.ev === 'baton:reload-failed' || e.ev === 'baton:reload-ignored')),
       READY_TIMEOUT_MS,
       from,
     );

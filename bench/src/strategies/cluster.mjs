@@ -9,7 +9,11 @@ export const cluster = {
   async start(ctx) {
     const primary = startNode(app('cluster-primary.cjs'), { env: ctx.env, log: ctx.log });
     this.primaryPid = primary.pid;
-    const ready = await ctx.events.waitFor('a worker listening', (e) => e.ev === 'listening' && e.role === 'worker', READY_TIMEOUT_MS);
+    const ready = await ctx.events.waitFor(
+      'a worker listening',
+      (e) => e.ev === 'listening' && e.role === 'worker',
+      READY_TIMEOUT_MS,
+    );
     this.workerPid = ready.pid;
   },
   async reload(ctx) {

@@ -22,13 +22,25 @@ export const pm2Strategy = {
     ctx.pm2Home = path.join(ctx.dir, 'pm2-home');
     fs.mkdirSync(ctx.pm2Home, { recursive: true });
     const from = ctx.events.poll().length;
-    const started = await pm2({ ...ctx, env: { ...ctx.env, BENCH_ROLE: 'worker' } }, ['start', app('plain.cjs'), '--name', NAME, '-i', '1']);
+    const started = await pm2({ ...ctx, env: { ...ctx.env, BENCH_ROLE: 'worker' } }, [
+      'start',
+      app('plain.cjs'),
+      '--name',
+      NAME,
+      '-i',
+      '1',
+    ]);
     fs.appendFileSync(ctx.log, started.output);
     const daemonPid = Number(fs.readFileSync(path.join(ctx.pm2Home, 'pm2.pid'), 'utf8'));
     ctx.extraPids.push({ pid: daemonPid, role: 'pm2-daemon' });
     this.daemonPid = daemonPid;
     if (started.code !== 0) throw new Error(`pm2 start exited ${started.code}`);
-    const ready = await ctx.events.waitFor('a pm2 worker listening', (e) => e.ev === 'listening', READY_TIMEOUT_MS, from);
+    const ready = await ctx.events.waitFor(
+      'a pm2 worker listening',
+      (e) => e.ev === 'listening',
+      READY_TIMEOUT_MS,
+      from,
+    );
     this.workerPid = ready.pid;
   },
   async reload(ctx) {

@@ -23,7 +23,9 @@ export const HEALTH_DEFAULTS = Object.freeze({ readyPath: '/ready', livePath: '/
  * (`app.use(health())`), and a plain listener's first line (`if (probe(req, res)) return;`). Koa has
  * its own form in @baton/koa.
  */
-export function health(options: HealthOptions = {}): (req: http.IncomingMessage, res: http.ServerResponse, next?: () => void) => boolean {
+export function health(
+  options: HealthOptions = {},
+): (req: http.IncomingMessage, res: http.ServerResponse, next?: () => void) => boolean {
   const paths = { ...HEALTH_DEFAULTS, ...options };
   return (req, res, next) => {
     const answer = healthAnswer(req.method, req.url, paths);
@@ -40,11 +42,17 @@ export function health(options: HealthOptions = {}): (req: http.IncomingMessage,
 }
 
 /** The answer for a probe request, or undefined when the request is not one. Shared by every adapter. */
-export function healthAnswer(method: string | undefined, url: string | undefined, paths: Required<HealthOptions> = HEALTH_DEFAULTS): { status: number; body: string } | undefined {
+export function healthAnswer(
+  method: string | undefined,
+  url: string | undefined,
+  paths: Required<HealthOptions> = HEALTH_DEFAULTS,
+): { status: number; body: string } | undefined {
   if (method !== 'GET' && method !== 'HEAD') return undefined;
   const pathname = (url ?? '').split('?')[0];
   if (pathname !== paths.readyPath && pathname !== paths.livePath) return undefined;
   const state = healthState();
   if (pathname === paths.livePath) return { status: 200, body: `live (${state.phase})\n` };
-  return state.ready ? { status: 200, body: `ready (${state.phase})\n` } : { status: 503, body: `not ready (${state.phase})\n` };
+  return state.ready
+    ? { status: 200, body: `ready (${state.phase})\n` }
+    : { status: 503, body: `not ready (${state.phase})\n` };
 }

@@ -168,7 +168,8 @@ export function validateOptions(options: BatonOptions): BatonOptions {
         out[name] = value;
         break;
       case 'logFormat':
-        if (typeof value !== 'string' || !(LOG_FORMATS as readonly string[]).includes(value)) throw invalid(name, value, LOG_FORMATS.join(' | '));
+        if (typeof value !== 'string' || !(LOG_FORMATS as readonly string[]).includes(value))
+          throw invalid(name, value, LOG_FORMATS.join(' | '));
         out.logFormat = value as LogFormat;
         break;
       case 'logLevel':
@@ -230,11 +231,13 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): EnvOptions
         break;
       }
       case 'logFormat':
-        if (!(LOG_FORMATS as readonly string[]).includes(raw.trim())) throw invalid(variable, raw, LOG_FORMATS.join(' | '));
+        if (!(LOG_FORMATS as readonly string[]).includes(raw.trim()))
+          throw invalid(variable, raw, LOG_FORMATS.join(' | '));
         out.logFormat = raw.trim() as LogFormat;
         break;
       case 'logLevel':
-        if (!(LOG_LEVELS as readonly string[]).includes(raw.trim())) throw invalid(variable, raw, LOG_LEVELS.join(' | '));
+        if (!(LOG_LEVELS as readonly string[]).includes(raw.trim()))
+          throw invalid(variable, raw, LOG_LEVELS.join(' | '));
         out.logLevel = raw.trim() as LogLevel;
         break;
       case 'pidFile':

@@ -183,7 +183,10 @@ class RawClient {
     for (;;) {
       const value = take();
       if (value !== undefined) return value;
-      if (this.closed) throw new Error(`connection closed while waiting for ${what}; have ${JSON.stringify(this.buffer.toString('latin1'))}`);
+      if (this.closed)
+        throw new Error(
+          `connection closed while waiting for ${what}; have ${JSON.stringify(this.buffer.toString('latin1'))}`,
+        );
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
       await new Promise<void>((resolve) => {
@@ -203,12 +206,16 @@ class RawClient {
 
   /** Reads exactly `length` bytes of whatever follows (an upgraded protocol). */
   read(length: number, ms = PROMPT_MS): Promise<string> {
-    return this.until(`${length} bytes`, () => {
-      if (this.buffer.length < length) return undefined;
-      const text = this.buffer.subarray(0, length).toString('latin1');
-      this.buffer = this.buffer.subarray(length);
-      return text;
-    }, ms);
+    return this.until(
+      `${length} bytes`,
+      () => {
+        if (this.buffer.length < length) return undefined;
+        const text = this.buffer.subarray(0, length).toString('latin1');
+        this.buffer = this.buffer.subarray(length);
+        return text;
+      },
+      ms,
+    );
   }
 
   async untilClosed(ms: number, what = 'the connection to close'): Promise<void> {
@@ -284,11 +291,17 @@ function nodeAgentClient(port: number): KeepAliveClient {
         req.setTimeout(PROMPT_MS, () => req.destroy(new Error(`GET ${path} timed out`)));
       }),
     openSockets: () =>
-      [...Object.values(agent.freeSockets), ...Object.values(agent.sockets)].reduce((n, list) => n + (list?.filter((s) => !s.destroyed).length ?? 0), 0),
+      [...Object.values(agent.freeSockets), ...Object.values(agent.sockets)].reduce(
+        (n, list) => n + (list?.filter((s) => !s.destroyed).length ?? 0),
+        0,
+      ),
   };
 }
 
-function undiciClient(port: number, options: ConstructorParameters<typeof UndiciAgent>[0] = {}): KeepAliveClient & { agent: UndiciAgent } {
+function undiciClient(
+  port: number,
+  options: ConstructorParameters<typeof UndiciAgent>[0] = {},
+): KeepAliveClient & { agent: UndiciAgent } {
   const agent = new UndiciAgent({ connections: 1, ...options });
   cleanups.push(() => agent.destroy());
   let open = 0;
@@ -298,10 +311,18 @@ function undiciClient(port: number, options: ConstructorParameters<typeof Undici
     name: 'undici',
     agent,
     get: async (path) => {
-      const res = await undiciRequest(`http://${HOST}:${port}${path}`, { dispatcher: agent, headersTimeout: PROMPT_MS, bodyTimeout: PROMPT_MS });
+      const res = await undiciRequest(`http://${HOST}:${port}${path}`, {
+        dispatcher: agent,
+        headersTimeout: PROMPT_MS,
+        bodyTimeout: PROMPT_MS,
+      });
       const body = await res.body.text();
       const connection = res.headers.connection;
-      return { status: res.statusCode, connection: Array.isArray(connection) ? connection.join(', ') : connection, body };
+      return {
+        status: res.statusCode,
+        connection: Array.isArray(connection) ? connection.join(', ') : connection,
+        body,
+      };
     },
     openSockets: () => open,
   };
@@ -458,32 +479,35 @@ describe('drain(): responses and requests', () => {
     },
   );
 
-  test.each(CLIENTS)('%s: a request arriving on an old keep-alive socket during drain is answered, with Connection: close', async (_name, makeClient) => {
-    const { tracker, port, accepted } = await serveHttp((req, res) => res.end(`answer to ${req.url}`));
-    const client = makeClient(port);
+  test.each(CLIENTS)(
+    '%s: a request arriving on an old keep-alive socket during drain is answered, with Connection: close',
+    async (_name, makeClient) => {
+      const { tracker, port, accepted } = await serveHttp((req, res) => res.end(`answer to ${req.url}`));
+      const client = makeClient(port);
 
-    const first = await client.get('/one');
-    expect(first).toEqual({ status: 200, connection: 'keep-alive', body: 'answer to /one' });
-    await waitFor('the first response to finish', () => tracker.counts().activeRequests === 0);
-    await waitFor('the client to pool its connection', () => client.openSockets() === 1);
-    expect(tracker.counts()).toEqual(counts(1, 0, 1, 0));
+      const first = await client.get('/one');
+      expect(first).toEqual({ status: 200, connection: 'keep-alive', body: 'answer to /one' });
+      await waitFor('the first response to finish', () => tracker.counts().activeRequests === 0);
+      await waitFor('the client to pool its connection', () => client.openSockets() === 1);
+      expect(tracker.counts()).toEqual(counts(1, 0, 1, 0));
 
-    const drained = tracker.drain(20_000);
-    // The idle keep-alive socket is left alone...
-    await sleep(100);
-    expect(tracker.counts()).toEqual(counts(1, 0, 1, 0));
-    expect(accepted[0]?.closed).toBe(false);
+      const drained = tracker.drain(20_000);
+      // The idle keep-alive socket is left alone...
+      await sleep(100);
+      expect(tracker.counts()).toEqual(counts(1, 0, 1, 0));
+      expect(accepted[0]?.closed).toBe(false);
 
-    // ...so the client's next request, already on its way on that socket, is answered, not reset.
-    const second = await client.get('/two');
-    expect(second).toEqual({ status: 200, connection: 'close', body: 'answer to /two' });
-    // It came on the same connection (the listener is closed: a new one would have been refused).
-    expect(accepted).toHaveLength(1);
+      // ...so the client's next request, already on its way on that socket, is answered, not reset.
+      const second = await client.get('/two');
+      expect(second).toEqual({ status: 200, connection: 'close', body: 'answer to /two' });
+      // It came on the same connection (the listener is closed: a new one would have been refused).
+      expect(accepted).toHaveLength(1);
 
-    const result = await within(drained, PROMPT_MS, 'the drain to finish after Connection: close');
-    expect(result.forced).toBe(0);
-    expect(tracker.counts()).toEqual(counts(0, 0, 0, 0));
-  });
+      const result = await within(drained, PROMPT_MS, 'the drain to finish after Connection: close');
+      expect(result.forced).toBe(0);
+      expect(tracker.counts()).toEqual(counts(0, 0, 0, 0));
+    },
+  );
 
   test('a response whose headers went out before the drain completes as sent; the next request is told to close', async () => {
     const release = deferred();
@@ -537,7 +561,11 @@ describe('drain(): idle connections expire on the server’s own timer, never ea
     expect(client.closed).toBe(false);
     expect(tracker.counts()).toEqual(counts(1, 0, 1, 0));
 
-    const result = await within(drained, started + keepAliveTimeout + NODE_KEEP_ALIVE_BUFFER_MS + MARGIN_MS - Date.now(), 'the idle socket to expire');
+    const result = await within(
+      drained,
+      started + keepAliveTimeout + NODE_KEEP_ALIVE_BUFFER_MS + MARGIN_MS - Date.now(),
+      'the idle socket to expire',
+    );
     expect(result.forced).toBe(0);
     expect(client.closed).toBe(true);
     // The server closed it; the client did nothing.
@@ -576,7 +604,11 @@ describe('drain(): idle connections expire on the server’s own timer, never ea
     expect(accepted[0]?.closed).toBe(false);
     expect(tracker.counts()).toEqual(counts(1, 0, 1, 0));
 
-    const result = await within(drained, started + keepAliveTimeout + NODE_KEEP_ALIVE_BUFFER_MS + MARGIN_MS - Date.now(), 'the pooled socket to expire');
+    const result = await within(
+      drained,
+      started + keepAliveTimeout + NODE_KEEP_ALIVE_BUFFER_MS + MARGIN_MS - Date.now(),
+      'the pooled socket to expire',
+    );
     expect(result.forced).toBe(0);
     await waitFor('the agent to drop the closed socket', () => client.openSockets() === 0);
   });
@@ -599,7 +631,11 @@ describe('drain(): idle connections expire on the server’s own timer, never ea
     expect(client.openSockets()).toBe(1);
     expect(tracker.counts()).toEqual(counts(1, 0, 1, 0));
 
-    const result = await within(drained, started + keepAliveTimeout + NODE_KEEP_ALIVE_BUFFER_MS + MARGIN_MS - Date.now(), 'the idle socket to go');
+    const result = await within(
+      drained,
+      started + keepAliveTimeout + NODE_KEEP_ALIVE_BUFFER_MS + MARGIN_MS - Date.now(),
+      'the idle socket to go',
+    );
     expect(result.forced).toBe(0);
     expect(accepted[0]?.endedByClient).toBe(true);
   });
@@ -621,7 +657,11 @@ describe('drain(): idle connections expire on the server’s own timer, never ea
     await sleepUntil(started, keepAliveTimeout);
     expect(client.closed).toBe(false);
 
-    const result = await within(drained, started + keepAliveTimeout + NODE_KEEP_ALIVE_BUFFER_MS + MARGIN_MS - Date.now(), 'the silent socket to be closed');
+    const result = await within(
+      drained,
+      started + keepAliveTimeout + NODE_KEEP_ALIVE_BUFFER_MS + MARGIN_MS - Date.now(),
+      'the silent socket to be closed',
+    );
     expect(result.forced).toBe(0);
     expect(client.closed).toBe(true);
     expect(accepted[0]?.endedByClient).toBe(false);
@@ -724,7 +764,10 @@ describe('upgraded sockets', () => {
     const plain = await connectRaw(port);
     plain.get('/');
     await plain.response();
-    await waitFor('the plain response to finish', () => tracker.counts().activeRequests === 0 && tracker.counts().sockets === 2);
+    await waitFor(
+      'the plain response to finish',
+      () => tracker.counts().activeRequests === 0 && tracker.counts().sockets === 2,
+    );
     expect(tracker.counts()).toEqual(counts(2, 0, 1, 1));
     expect(tracker.upgradedSockets()).toEqual(seen);
 
@@ -906,12 +949,30 @@ const OPENSSL = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status ==
     try {
       const made = spawnSync(
         'openssl',
-        ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-          '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')],
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:prime256v1',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=localhost',
+          '-keyout',
+          path.join(dir, 'key.pem'),
+          '-out',
+          path.join(dir, 'cert.pem'),
+        ],
         { stdio: 'pipe', timeout: 20_000 },
       );
       if (made.status !== 0) throw new Error(`openssl failed: ${made.stderr}`);
-      credentials = { key: fs.readFileSync(path.join(dir, 'key.pem')), cert: fs.readFileSync(path.join(dir, 'cert.pem')) };
+      credentials = {
+        key: fs.readFileSync(path.join(dir, 'key.pem')),
+        cert: fs.readFileSync(path.join(dir, 'cert.pem')),
+      };
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

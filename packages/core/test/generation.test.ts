@@ -53,7 +53,9 @@ function tempDir(): string {
 }
 
 /** A generation in place with one http server on 127.0.0.1:0, ready. */
-async function servingInPlace(options: { readyTimeoutMs?: number; drainTimeoutMs?: number; pidFile?: string; handler?: http.RequestListener } = {}) {
+async function servingInPlace(
+  options: { readyTimeoutMs?: number; drainTimeoutMs?: number; pidFile?: string; handler?: http.RequestListener } = {},
+) {
   const host = new FakeHost();
   const log = capture();
   const generation = new Generation(host, new InPlaceUpstream(host, NONE), NONE);
@@ -98,7 +100,11 @@ describe('in place: reload', () => {
     const [child] = await host.waitForChildren(1);
     const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
     expect(child?.plan.fds).toEqual([fd]);
-    expect(child?.plan.env).toMatchObject({ LISTEN_FDS: '1', LISTEN_FDNAMES: encodeURIComponent('tcp:127.0.0.1:0'), BATON_PREDECESSOR_PID: '1000' });
+    expect(child?.plan.env).toMatchObject({
+      LISTEN_FDS: '1',
+      LISTEN_FDNAMES: encodeURIComponent('tcp:127.0.0.1:0'),
+      BATON_PREDECESSOR_PID: '1000',
+    });
     expect(child?.plan.args).toEqual([FAKE_SCRIPT]);
     expect(generation.status().phase).toBe('reloading');
     // Invariant 2: still accepting until the successor is ready.
@@ -106,7 +112,11 @@ describe('in place: reload', () => {
 
     child?.sayReady();
     await expect(reloading).resolves.toMatchObject({ pid: child?.pid, previousPid: 1000 });
-    expect(generation.status()).toMatchObject({ phase: 'retiring', successorPid: child?.pid, lastReload: { ok: true, pid: child?.pid } });
+    expect(generation.status()).toMatchObject({
+      phase: 'retiring',
+      successorPid: child?.pid,
+      lastReload: { ok: true, pid: child?.pid },
+    });
     expect(await host.waitForExit()).toBe(0);
     expect(server.listening).toBe(false);
     // Told once this generation stopped accepting (the successor then takes the pid file), then let go.
@@ -120,7 +130,10 @@ describe('in place: reload', () => {
     const [child] = await host.waitForChildren(1);
     child?.crash(3);
     await expect(first).rejects.toMatchObject({ code: 'ERR_BATON_CHILD_EXITED', pid: child?.pid, exitCode: 3 });
-    expect(generation.status()).toMatchObject({ phase: 'serving', lastReload: { ok: false, code: 'ERR_BATON_CHILD_EXITED' } });
+    expect(generation.status()).toMatchObject({
+      phase: 'serving',
+      lastReload: { ok: false, code: 'ERR_BATON_CHILD_EXITED' },
+    });
     expect(server.listening).toBe(true);
     expect(await get(port)).toBe('ok');
     expect(host.exits).toEqual([]);
@@ -148,7 +161,10 @@ describe('in place: reload', () => {
     const { host, generation } = await servingInPlace();
     host.failNextSpawn = Object.assign(new Error('spawn E2BIG'), { code: 'E2BIG' });
     const error = await generation.reload().catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: 'ERR_BATON_SPAWN_FAILED', message: 'cannot start next generation (/usr/bin/node): spawn E2BIG' });
+    expect(error).toMatchObject({
+      code: 'ERR_BATON_SPAWN_FAILED',
+      message: 'cannot start next generation (/usr/bin/node): spawn E2BIG',
+    });
     expect((error as Error).cause).toMatchObject({ code: 'E2BIG' });
     expect(generation.status().phase).toBe('serving');
   });
@@ -243,7 +259,10 @@ describe('in place: the next generation starts as the operator started the first
     expect(child?.plan.cwd).toBe(dir);
     expect(child?.plan.args).toEqual(['server.js']);
     // Nothing the app (or dotenv) put in process.env, no stale handoff variable: the initial ones, and ours.
-    expect(child?.plan.env).toEqual({ PATH_LIKE: '/bin', ...{ LISTEN_FDS: '1', LISTEN_FDNAMES: encodeURIComponent('tcp:127.0.0.1:0'), BATON_PREDECESSOR_PID: '1000' } });
+    expect(child?.plan.env).toEqual({
+      PATH_LIKE: '/bin',
+      ...{ LISTEN_FDS: '1', LISTEN_FDNAMES: encodeURIComponent('tcp:127.0.0.1:0'), BATON_PREDECESSOR_PID: '1000' },
+    });
     child?.crash(1);
     await expect(reloading).rejects.toMatchObject({ code: 'ERR_BATON_CHILD_EXITED' });
 
@@ -317,7 +336,13 @@ describe('in place: the rollback window', () => {
     expect(portOf((server as unknown as { _handle: unknown })._handle)).toBe(copy.port);
     expect(await get(copy.port)).toBe('ok');
     expect(readPidFile(pidFile)).toBe(1000);
-    expect(generation.status().lastReload).toMatchObject({ ok: false, code: 'ERR_BATON_ROLLED_BACK', message: expect.stringMatching(/^rolled back: next generation pid \d+ exited with code 1 \d+ ms after it was ready; pid 1000 serves again$/) });
+    expect(generation.status().lastReload).toMatchObject({
+      ok: false,
+      code: 'ERR_BATON_ROLLED_BACK',
+      message: expect.stringMatching(
+        /^rolled back: next generation pid \d+ exited with code 1 \d+ ms after it was ready; pid 1000 serves again$/,
+      ),
+    });
     expect(log.text()).toMatch(/error rolled-back: rolled back/);
     expect(host.notifications).toContainEqual({ MAINPID: 1000, READY: 1 });
     expect(host.exits).toEqual([]);
@@ -370,7 +395,9 @@ describe('in place: a successor whose predecessor died while it started', () => 
     await waitFor(() => generation.status().phase === 'serving', 'serving');
     expect(parent.sent).toEqual([]);
     expect(host.notifications).toContainEqual({ MAINPID: 1000, READY: 1 });
-    expect(log.text()).toMatch(/warn predecessor-gone: pid 999 died while this generation started; serving in its place/);
+    expect(log.text()).toMatch(
+      /warn predecessor-gone: pid 999 died while this generation started; serving in its place/,
+    );
     expect(generation.status()).toMatchObject({ mode: 'successor', predecessorPid: 999 });
   });
 });
@@ -409,7 +436,9 @@ describe('in place: stop', () => {
     host.signal('SIGTERM');
     expect(await host.waitForExit(3000)).toBe(0);
     expect(await response).toBe('cut');
-    expect(log.text()).toMatch(/warn drained: drain deadline of 100 ms reached: closed 1 connections by force; exiting/);
+    expect(log.text()).toMatch(
+      /warn drained: drain deadline of 100 ms reached: closed 1 connections by force; exiting/,
+    );
     client.destroy();
   });
 
@@ -426,7 +455,9 @@ describe('in place: stop', () => {
   test('onDrain hooks run when the drain starts, while a request is still in flight', async () => {
     const { host, generation, pending, response, client } = await withRequestInFlight();
     const seen: Array<{ reason: string; inFlight: number }> = [];
-    generation.onDrain(({ reason }) => void seen.push({ reason, inFlight: generation.status().connections.activeRequests }));
+    generation.onDrain(
+      ({ reason }) => void seen.push({ reason, inFlight: generation.status().connections.activeRequests }),
+    );
     host.signal('SIGTERM');
     await waitFor(() => seen.length === 1, 'the onDrain hook');
     expect(seen).toEqual([{ reason: 'shutdown', inFlight: 1 }]);
@@ -492,8 +523,16 @@ describe('supervised worker', () => {
     const reloading = generation.reload();
     await waitFor(() => parent.sent.some((m) => m.baton === 'reload'), 'the reload request');
     const id = (parent.sent.find((m) => m.baton === 'reload') as { id: number }).id;
-    parent.say({ baton: 'reload-result', id, ok: false, error: { code: 'ERR_BATON_READY_TIMEOUT', message: 'worker pid 9 not ready' } });
-    await expect(reloading).rejects.toMatchObject({ code: 'ERR_BATON_READY_TIMEOUT', message: 'worker pid 9 not ready' });
+    parent.say({
+      baton: 'reload-result',
+      id,
+      ok: false,
+      error: { code: 'ERR_BATON_READY_TIMEOUT', message: 'worker pid 9 not ready' },
+    });
+    await expect(reloading).rejects.toMatchObject({
+      code: 'ERR_BATON_READY_TIMEOUT',
+      message: 'worker pid 9 not ready',
+    });
     expect(generation.status().phase).toBe('serving');
   });
 
@@ -516,7 +555,9 @@ describe('stopping gracefully next to a load balancer', () => {
     expect(await get(port)).toBe('ok');
     await expect(generation.reload()).rejects.toMatchObject({ code: 'ERR_BATON_RETIRING' });
     expect(await host.waitForExit()).toBe(0);
-    expect(log.text()).toMatch(/SIGTERM: still accepting for 150 ms \(reporting not ready\), then draining and exiting/);
+    expect(log.text()).toMatch(
+      /SIGTERM: still accepting for 150 ms \(reporting not ready\), then draining and exiting/,
+    );
     expect(log.text()).toMatch(/shutdown delay of 150 ms over: draining and exiting/);
   });
 
@@ -563,7 +604,9 @@ describe('neighbours that break reloads are named, with the fix', () => {
     await reloading.catch(() => undefined);
     const warnings = log.lines.filter((l) => l.event === 'signal-collision');
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]?.message).toMatch(/^1 other SIGHUP listener is installed besides baton's: .*NestJS: leave enableShutdownHooks\(\) out and call app\.close\(\) in onExit\(\)/);
+    expect(warnings[0]?.message).toMatch(
+      /^1 other SIGHUP listener is installed besides baton's: .*NestJS: leave enableShutdownHooks\(\) out and call app\.close\(\) in onExit\(\)/,
+    );
   });
 
   test('another SIGTERM listener (terminus, NestJS shutdown hooks): one warning saying the drain can be cut short', async () => {
@@ -577,7 +620,11 @@ describe('neighbours that break reloads are named, with the fix', () => {
     generation.listen(server, [0, '127.0.0.1']);
     await waitFor(() => generation.status().phase === 'serving', 'serving');
     const warnings = log.lines.filter((l) => l.event === 'signal-collision');
-    expect(warnings.map((w) => w.message)).toEqual([expect.stringMatching(/^2 other SIGTERM listeners are installed besides baton's: one that closes the server or exits cuts baton's polite drain short/)]);
+    expect(warnings.map((w) => w.message)).toEqual([
+      expect.stringMatching(
+        /^2 other SIGTERM listeners are installed besides baton's: one that closes the server or exits cuts baton's polite drain short/,
+      ),
+    ]);
   });
 
   test('a side server bound with a plain listen() is named with its address and the fix (one on port 0 cannot collide)', async () => {
@@ -602,7 +649,11 @@ describe('neighbours that break reloads are named, with the fix', () => {
       await waitFor(() => generation.status().phase === 'serving', 'serving');
       const port = (side.address() as net.AddressInfo).port;
       const warning = log.lines.find((l) => l.event === 'side-server');
-      expect(warning?.message).toMatch(new RegExp(`^127\\.0\\.0\\.1:${port} is bound with a plain server\\.listen\\(\\), outside baton: .*EADDRINUSE.*listen\\(server, \\.\\.\\.\\)`));
+      expect(warning?.message).toMatch(
+        new RegExp(
+          `^127\\.0\\.0\\.1:${port} is bound with a plain server\\.listen\\(\\), outside baton: .*EADDRINUSE.*listen\\(server, \\.\\.\\.\\)`,
+        ),
+      );
     } finally {
       side.close();
       random.close();
@@ -619,7 +670,11 @@ describe('neighbours that break reloads are named, with the fix', () => {
     const server = http.createServer();
     servers.push(server);
     generation.listen(server, [0, '127.0.0.1']);
-    const error = Object.assign(new Error('listen EADDRINUSE: address already in use 127.0.0.1:9100'), { code: 'EADDRINUSE', address: '127.0.0.1', port: 9100 });
+    const error = Object.assign(new Error('listen EADDRINUSE: address already in use 127.0.0.1:9100'), {
+      code: 'EADDRINUSE',
+      address: '127.0.0.1',
+      port: 9100,
+    });
     for (const handler of host.uncaughtHandlers) handler(error);
     expect(log.text()).toMatch(
       /error address-in-use: listen EADDRINUSE 127\.0\.0\.1:9100: pid 999, the generation this one replaces, still holds it because it was bound with a plain server\.listen\(\)/,

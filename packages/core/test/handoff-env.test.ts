@@ -51,15 +51,22 @@ describe('readInheritance without descriptors to look at', () => {
   });
 
   test('systemd variables meant for another process (LISTEN_PID) are ignored, however malformed the rest', () => {
-    expect(readInheritance({ LISTEN_PID: String(PID + 1), LISTEN_FDS: '2', LISTEN_FDNAMES: 'a:b' }, PID, PPID)).toEqual({
-      source: 'none',
-      sockets: [],
-    });
-    expect(readInheritance({ LISTEN_PID: '1', LISTEN_FDS: 'garbage', LISTEN_FDNAMES: 'x:y:z' }, PID, PPID).source).toBe('none');
+    expect(readInheritance({ LISTEN_PID: String(PID + 1), LISTEN_FDS: '2', LISTEN_FDNAMES: 'a:b' }, PID, PPID)).toEqual(
+      {
+        source: 'none',
+        sockets: [],
+      },
+    );
+    expect(readInheritance({ LISTEN_PID: '1', LISTEN_FDS: 'garbage', LISTEN_FDNAMES: 'x:y:z' }, PID, PPID).source).toBe(
+      'none',
+    );
   });
 
   test('LISTEN_FDS without LISTEN_PID (leaked from an ancestor) is ignored, as sd_listen_fds does', () => {
-    expect(readInheritance({ LISTEN_FDS: '2', LISTEN_FDNAMES: 'a:b' }, PID, PPID)).toEqual({ source: 'none', sockets: [] });
+    expect(readInheritance({ LISTEN_FDS: '2', LISTEN_FDNAMES: 'a:b' }, PID, PPID)).toEqual({
+      source: 'none',
+      sockets: [],
+    });
     expect(readInheritance({ LISTEN_FDS: 'garbage' }, PID, PPID).source).toBe('none');
   });
 
@@ -70,12 +77,18 @@ describe('readInheritance without descriptors to look at', () => {
 
   test('malformed LISTEN_PID', () => {
     for (const value of ['abc', '-1', '12a', '']) {
-      expectBadHandoff(() => readInheritance({ LISTEN_PID: value, LISTEN_FDS: '1' }, PID, PPID), `LISTEN_PID=${JSON.stringify(value)}`);
+      expectBadHandoff(
+        () => readInheritance({ LISTEN_PID: value, LISTEN_FDS: '1' }, PID, PPID),
+        `LISTEN_PID=${JSON.stringify(value)}`,
+      );
     }
   });
 
   test.each(['abc', '0', '-1', '1025', '1.5', '', ' 1', '0x1'])('malformed LISTEN_FDS=%j', (value) => {
-    expectBadHandoff(() => readInheritance({ LISTEN_PID: String(PID), LISTEN_FDS: value }, PID, PPID), `LISTEN_FDS=${JSON.stringify(value)}`);
+    expectBadHandoff(
+      () => readInheritance({ LISTEN_PID: String(PID), LISTEN_FDS: value }, PID, PPID),
+      `LISTEN_FDS=${JSON.stringify(value)}`,
+    );
   });
 
   test('LISTEN_FDNAMES with the wrong number of names', () => {
@@ -94,7 +107,8 @@ describe('readInheritance without descriptors to look at', () => {
 
   test.each(['abc', '0', '1', '-7', '', '12x'])('malformed BATON_PREDECESSOR_PID=%j', (value) => {
     expectBadHandoff(
-      () => readInheritance({ BATON_PREDECESSOR_PID: value, LISTEN_FDS: '1', LISTEN_FDNAMES: 'tcp%3A*%3A0' }, PID, PPID),
+      () =>
+        readInheritance({ BATON_PREDECESSOR_PID: value, LISTEN_FDS: '1', LISTEN_FDNAMES: 'tcp%3A*%3A0' }, PID, PPID),
       `BATON_PREDECESSOR_PID=${JSON.stringify(value)}`,
     );
   });
@@ -133,26 +147,43 @@ describe('readInheritance without descriptors to look at', () => {
 
   test('BATON_PREDECESSOR_PID without LISTEN_FDS or LISTEN_FDNAMES', () => {
     expectBadHandoff(() => readInheritance({ BATON_PREDECESSOR_PID: String(PPID) }, PID, PPID), 'LISTEN_FDS is not');
-    expectBadHandoff(() => readInheritance({ BATON_PREDECESSOR_PID: String(PPID), LISTEN_FDS: '1' }, PID, PPID), 'LISTEN_FDNAMES is not');
+    expectBadHandoff(
+      () => readInheritance({ BATON_PREDECESSOR_PID: String(PPID), LISTEN_FDS: '1' }, PID, PPID),
+      'LISTEN_FDNAMES is not',
+    );
   });
 
   test('a baton handoff ignores LISTEN_PID (it cannot know its child pid in advance)', () => {
     // Were LISTEN_PID honoured, this would return 'none'; instead the (bad) names are validated.
     expectBadHandoff(
-      () => readInheritance({ BATON_PREDECESSOR_PID: String(PPID), LISTEN_PID: '999999', LISTEN_FDS: '2', LISTEN_FDNAMES: 'a' }, PID, PPID),
+      () =>
+        readInheritance(
+          { BATON_PREDECESSOR_PID: String(PPID), LISTEN_PID: '999999', LISTEN_FDS: '2', LISTEN_FDNAMES: 'a' },
+          PID,
+          PPID,
+        ),
       '1 names',
     );
   });
 
   test('an undecodable baton listener name', () => {
     expectBadHandoff(
-      () => readInheritance({ BATON_PREDECESSOR_PID: String(PPID), LISTEN_FDS: '1', LISTEN_FDNAMES: '%E0%A4%A' }, PID, PPID),
+      () =>
+        readInheritance(
+          { BATON_PREDECESSOR_PID: String(PPID), LISTEN_FDS: '1', LISTEN_FDNAMES: '%E0%A4%A' },
+          PID,
+          PPID,
+        ),
       'LISTEN_FDNAMES: "%E0%A4%A" is not a listener key',
     );
   });
 
   test('a baton handoff of zero listeners round-trips', () => {
-    expect(readInheritance(handoffEnv([], PPID), PID, PPID)).toEqual({ source: 'baton', sockets: [], predecessorPid: PPID });
+    expect(readInheritance(handoffEnv([], PPID), PID, PPID)).toEqual({
+      source: 'baton',
+      sockets: [],
+      predecessorPid: PPID,
+    });
   });
 });
 
@@ -205,7 +236,10 @@ describe('handoffEnv', () => {
     let timer: NodeJS.Timeout | undefined;
     try {
       await new Promise<void>((resolve, reject) => {
-        timer = setTimeout(() => reject(new Error(`the successor did not exit in ${CHILD_WAIT_MS} ms; stderr: ${stderr}`)), CHILD_WAIT_MS);
+        timer = setTimeout(
+          () => reject(new Error(`the successor did not exit in ${CHILD_WAIT_MS} ms; stderr: ${stderr}`)),
+          CHILD_WAIT_MS,
+        );
         child.once('exit', () => resolve());
       });
       const line = stdout.split('\n')[0] ?? '';
@@ -387,7 +421,10 @@ function runChild(fds: number[], env: Record<string, string>, spec: ChildSpec = 
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const report = new Promise<ChildReport>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`child did not report in ${CHILD_WAIT_MS} ms; stderr: ${stderr}`)), CHILD_WAIT_MS);
+    const timer = setTimeout(
+      () => reject(new Error(`child did not report in ${CHILD_WAIT_MS} ms; stderr: ${stderr}`)),
+      CHILD_WAIT_MS,
+    );
     const check = (): void => {
       const line = stdout.split('\n')[0];
       if (stdout.includes('\n') && line) {
@@ -409,7 +446,12 @@ function runChild(fds: number[], env: Record<string, string>, spec: ChildSpec = 
   return { pid, report, exited };
 }
 
-async function report(fds: number[], env: Record<string, string>, spec: ChildSpec = {}, withIpc = false): Promise<ChildReport> {
+async function report(
+  fds: number[],
+  env: Record<string, string>,
+  spec: ChildSpec = {},
+  withIpc = false,
+): Promise<ChildReport> {
   const child = runChild(fds, env, spec, withIpc);
   const r = await child.report;
   expect(r.ppid).toBe(process.pid);
@@ -470,7 +512,11 @@ describe('readInheritance with real inherited descriptors (child processes)', ()
   });
 
   test('systemd: LISTEN_PID matches, names kept as given (not URI-decoded)', async () => {
-    const r = await report([handleFd(tcp), handleFd(unix)], { LISTEN_FDS: '2', LISTEN_FDNAMES: 'web:admin%zz' }, { listenPidSelf: true });
+    const r = await report(
+      [handleFd(tcp), handleFd(unix)],
+      { LISTEN_FDS: '2', LISTEN_FDNAMES: 'web:admin%zz' },
+      { listenPidSelf: true },
+    );
     expect(r.ok).toBe(true);
     expect(r.inheritance).toEqual({
       source: 'systemd',
@@ -551,7 +597,11 @@ describe('readInheritance with real inherited descriptors (child processes)', ()
   });
 
   test('a regular file where a socket should be', async () => {
-    const r = await report([handleFd(tcp), fileFd], { LISTEN_FDS: '2', LISTEN_FDNAMES: 'a:b' }, { listenPidSelf: true });
+    const r = await report(
+      [handleFd(tcp), fileFd],
+      { LISTEN_FDS: '2', LISTEN_FDNAMES: 'a:b' },
+      { listenPidSelf: true },
+    );
     expect(r).toMatchObject({ ok: false, name: 'BatonError', code: 'ERR_BATON_BAD_HANDOFF' });
     expect(r.message).toContain('fd 4 is a regular file, not a listening socket');
     expect(r.message).toContain('LISTEN_FDS=2');
@@ -597,7 +647,12 @@ describe('readInheritance with real inherited descriptors (child processes)', ()
   test('a baton successor whose named predecessor is gone (died while it started) takes the fds', async () => {
     const r = await report([handleFd(tcp)], handoffEnv(['tcp:*:80'], 4_194_305), {}, true);
     expect(r.ok).toBe(true);
-    expect(r.inheritance).toMatchObject({ source: 'baton', predecessorPid: 4_194_305, predecessorGone: true, sockets: [{ fd: 3, name: 'tcp:*:80' }] });
+    expect(r.inheritance).toMatchObject({
+      source: 'baton',
+      predecessorPid: 4_194_305,
+      predecessorGone: true,
+      sockets: [{ fd: 3, name: 'tcp:*:80' }],
+    });
   });
 });
 
@@ -647,24 +702,40 @@ describe('BATON_SUPERVISOR_PID: the supervisor relation is verified', () => {
   const withIpc = { hasIpcChannel: true, parentOf: tree({ 4000: 3000, 3000: 1 }) };
 
   test('the parent, or an ancestor above a wrapper script: accepted', () => {
-    expect(readInheritance({ BATON_SUPERVISOR_PID: '4000' }, PID, 4000, undefined, withIpc)).toEqual({ source: 'supervisor', sockets: [], supervisorPid: 4000 });
-    expect(readInheritance({ BATON_SUPERVISOR_PID: '3000' }, PID, 4000, undefined, withIpc)).toEqual({ source: 'supervisor', sockets: [], supervisorPid: 3000 });
+    expect(readInheritance({ BATON_SUPERVISOR_PID: '4000' }, PID, 4000, undefined, withIpc)).toEqual({
+      source: 'supervisor',
+      sockets: [],
+      supervisorPid: 4000,
+    });
+    expect(readInheritance({ BATON_SUPERVISOR_PID: '3000' }, PID, 4000, undefined, withIpc)).toEqual({
+      source: 'supervisor',
+      sockets: [],
+      supervisorPid: 3000,
+    });
   });
 
   test('a process that is not an ancestor: ERR_BATON_BAD_HANDOFF naming the variable, before any descriptor is looked at', () => {
     for (const env of [{ BATON_SUPERVISOR_PID: '4242' }, workerEnv(['given:http'], 4242)]) {
-      expectBadHandoff(() => readInheritance(env, PID, 4000, undefined, withIpc), 'BATON_SUPERVISOR_PID=4242', 'not an ancestor of this one (parent 4000)');
+      expectBadHandoff(
+        () => readInheritance(env, PID, 4000, undefined, withIpc),
+        'BATON_SUPERVISOR_PID=4242',
+        'not an ancestor of this one (parent 4000)',
+      );
     }
   });
 
   test('an ancestor with descriptors to adopt, but no IPC channel (baton run always opens one): refused', () => {
     expectBadHandoff(
-      () => readInheritance(workerEnv(['given:http'], 4000), PID, 4000, undefined, { ...withIpc, hasIpcChannel: false }),
+      () =>
+        readInheritance(workerEnv(['given:http'], 4000), PID, 4000, undefined, { ...withIpc, hasIpcChannel: false }),
       'BATON_SUPERVISOR_PID=4000',
       'no IPC channel',
     );
     // Nothing to adopt, nothing at stake: the worker only lacks its supervisor and serves in place.
-    expect(readInheritance({ BATON_SUPERVISOR_PID: '4000' }, PID, 4000, undefined, { ...withIpc, hasIpcChannel: false }).source).toBe('supervisor');
+    expect(
+      readInheritance({ BATON_SUPERVISOR_PID: '4000' }, PID, 4000, undefined, { ...withIpc, hasIpcChannel: false })
+        .source,
+    ).toBe('supervisor');
   });
 
   test('the ancestor walk is bounded', () => {
@@ -709,18 +780,28 @@ describe('BATON_SUPERVISOR_PID with real processes', () => {
   });
 
   /** Runs CHILD_SCRIPT with `fds` at 3.., optionally an IPC channel after them, optionally under `sh -c`. */
-  function supervisedChild(fds: number[], env: Record<string, string>, options: { ipc: boolean; wrapper?: boolean }): Promise<ChildReport> {
+  function supervisedChild(
+    fds: number[],
+    env: Record<string, string>,
+    options: { ipc: boolean; wrapper?: boolean },
+  ): Promise<ChildReport> {
     const node = [process.execPath, '-e', CHILD_SCRIPT, '{}'];
     // `; exit $?` keeps sh from exec-ing node: node runs as the shell's child, one level further down.
     const [file, ...args] = options.wrapper ? ['/bin/sh', '-c', '"$0" "$1" "$2" "$3"; exit $?', ...node] : node;
-    const child = spawn(file as string, args, { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe', ...fds, ...(options.ipc ? ['ipc' as const] : [])] });
+    const child = spawn(file as string, args, {
+      env: cleanEnv(env),
+      stdio: ['ignore', 'pipe', 'pipe', ...fds, ...(options.ipc ? ['ipc' as const] : [])],
+    });
     if (child.pid !== undefined) started.add(child.pid);
     let stdout = '';
     let stderr = '';
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     return new Promise<ChildReport>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no report in ${CHILD_WAIT_MS} ms; stderr: ${stderr}`)), CHILD_WAIT_MS);
+      const timer = setTimeout(
+        () => reject(new Error(`no report in ${CHILD_WAIT_MS} ms; stderr: ${stderr}`)),
+        CHILD_WAIT_MS,
+      );
       child.stdout?.on('data', () => {
         if (!stdout.includes('\n')) return;
         clearTimeout(timer);
@@ -728,18 +809,27 @@ describe('BATON_SUPERVISOR_PID with real processes', () => {
         started.add(r.pid);
         resolve(r);
       });
-      child.once('exit', () => setTimeout(() => reject(new Error(`child exited without a report; stderr: ${stderr}`)), 100));
+      child.once('exit', () =>
+        setTimeout(() => reject(new Error(`child exited without a report; stderr: ${stderr}`)), 100),
+      );
     });
   }
 
   test('a worker as baton run starts it (parent = supervisor, IPC channel): adopts the socket', async () => {
     const r = await supervisedChild([handleFd(tcp)], workerEnv(['given:http'], process.pid), { ipc: true });
     expect(r).toMatchObject({ ok: true, ppid: process.pid });
-    expect(r.inheritance).toEqual({ source: 'supervisor', supervisorPid: process.pid, sockets: [{ fd: 3, name: 'given:http', claimed: false }] });
+    expect(r.inheritance).toEqual({
+      source: 'supervisor',
+      supervisorPid: process.pid,
+      sockets: [{ fd: 3, name: 'given:http', claimed: false }],
+    });
   });
 
   test('behind a wrapper script (sh -c, no exec): the supervisor is the grandparent; accepted', async () => {
-    const r = await supervisedChild([handleFd(tcp)], workerEnv(['given:http'], process.pid), { ipc: true, wrapper: true });
+    const r = await supervisedChild([handleFd(tcp)], workerEnv(['given:http'], process.pid), {
+      ipc: true,
+      wrapper: true,
+    });
     expect(r.ok).toBe(true);
     expect(r.ppid).not.toBe(process.pid);
     expect(parentOf(r.ppid)).toBe(process.pid);
@@ -751,7 +841,9 @@ describe('BATON_SUPERVISOR_PID with real processes', () => {
     started.add(bystander.pid as number);
     const r = await supervisedChild([handleFd(tcp)], workerEnv(['given:http'], bystander.pid as number), { ipc: true });
     expect(r).toMatchObject({ ok: false, code: 'ERR_BATON_BAD_HANDOFF' });
-    expect(r.message).toContain(`BATON_SUPERVISOR_PID=${bystander.pid} but that process is not an ancestor of this one (parent ${process.pid})`);
+    expect(r.message).toContain(
+      `BATON_SUPERVISOR_PID=${bystander.pid} but that process is not an ancestor of this one (parent ${process.pid})`,
+    );
   });
 
   test('forged: the right ancestor, but no IPC channel: ERR_BATON_BAD_HANDOFF', async () => {
@@ -771,69 +863,75 @@ async function udpSocket(): Promise<{ udp: dgram.Socket; fd: number }> {
     .split('\n')
     .map((line) => line.trim().split(/\s+/))
     .find((fields) => fields[1] === `0100007F:${port}`);
-  const fd = fs.readdirSync('/proc/self/fd').map(Number).find((n) => {
-    try {
-      return fs.readlinkSync(`/proc/self/fd/${n}`) === `socket:[${row?.[9]}]`;
-    } catch {
-      return false;
-    }
-  });
+  const fd = fs
+    .readdirSync('/proc/self/fd')
+    .map(Number)
+    .find((n) => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${n}`) === `socket:[${row?.[9]}]`;
+      } catch {
+        return false;
+      }
+    });
   if (fd === undefined) throw new Error(`no descriptor for UDP port ${port}`);
   return { udp, fd };
 }
 
-(process.platform === 'linux' ? describe : describe.skip)('inherited descriptors of a family net.Server cannot listen on', () => {
-  test('a UDP socket is named as one', async () => {
-    const { udp, fd } = await udpSocket();
-    try {
-      const ino = fs.fstatSync(fd, { bigint: true }).ino;
-      expect(unsupportedSocketKind(ino)).toBe('a UDP socket');
-    } finally {
-      udp.close();
-    }
-  });
+(process.platform === 'linux' ? describe : describe.skip)(
+  'inherited descriptors of a family net.Server cannot listen on',
+  () => {
+    test('a UDP socket is named as one', async () => {
+      const { udp, fd } = await udpSocket();
+      try {
+        const ino = fs.fstatSync(fd, { bigint: true }).ino;
+        expect(unsupportedSocketKind(ino)).toBe('a UDP socket');
+      } finally {
+        udp.close();
+      }
+    });
 
-  test('a listening TCP or unix stream socket is supported', async () => {
-    const server = net.createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    try {
-      const ino = fs.fstatSync(handleFd(server), { bigint: true }).ino;
-      expect(unsupportedSocketKind(ino)).toBeUndefined();
-    } finally {
-      server.close();
-    }
-  });
+    test('a listening TCP or unix stream socket is supported', async () => {
+      const server = net.createServer();
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        const ino = fs.fstatSync(handleFd(server), { bigint: true }).ino;
+        expect(unsupportedSocketKind(ino)).toBeUndefined();
+      } finally {
+        server.close();
+      }
+    });
 
-  test('unix datagram and seqpacket sockets, from the kernel table (fields as /proc/net/unix has them)', () => {
-    const procNet = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-procnet-'));
-    try {
-      fs.writeFileSync(
-        path.join(procNet, 'unix'),
-        [
-          'Num       RefCount Protocol Flags    Type St Inode Path',
-          '0000000000000000: 00000002 00000000 00000000 0002 01 111 /run/dgram.sock',
-          '0000000000000000: 00000002 00000000 00010000 0005 01 222 /run/seq.sock',
-          '0000000000000000: 00000002 00000000 00010000 0001 01 333 /run/stream.sock',
-          '',
-        ].join('\n'),
-      );
-      expect(unsupportedSocketKind(111n, procNet)).toBe('a unix datagram socket');
-      expect(unsupportedSocketKind(222n, procNet)).toBe('a unix seqpacket socket');
-      expect(unsupportedSocketKind(333n, procNet)).toBeUndefined();
-      expect(unsupportedSocketKind(444n, procNet)).toBeUndefined();
-    } finally {
-      fs.rmSync(procNet, { recursive: true, force: true });
-    }
-  });
+    test('unix datagram and seqpacket sockets, from the kernel table (fields as /proc/net/unix has them)', () => {
+      const procNet = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-procnet-'));
+      try {
+        fs.writeFileSync(
+          path.join(procNet, 'unix'),
+          [
+            'Num       RefCount Protocol Flags    Type St Inode Path',
+            '0000000000000000: 00000002 00000000 00000000 0002 01 111 /run/dgram.sock',
+            '0000000000000000: 00000002 00000000 00010000 0005 01 222 /run/seq.sock',
+            '0000000000000000: 00000002 00000000 00010000 0001 01 333 /run/stream.sock',
+            '',
+          ].join('\n'),
+        );
+        expect(unsupportedSocketKind(111n, procNet)).toBe('a unix datagram socket');
+        expect(unsupportedSocketKind(222n, procNet)).toBe('a unix seqpacket socket');
+        expect(unsupportedSocketKind(333n, procNet)).toBeUndefined();
+        expect(unsupportedSocketKind(444n, procNet)).toBeUndefined();
+      } finally {
+        fs.rmSync(procNet, { recursive: true, force: true });
+      }
+    });
 
-  test('an inherited UDP socket is refused with ERR_BATON_BAD_HANDOFF naming the fd (a child process)', async () => {
-    const { udp, fd } = await udpSocket();
-    try {
-      const r = await report([fd], { LISTEN_FDS: '1' }, { listenPidSelf: true });
-      expect(r).toMatchObject({ ok: false, code: 'ERR_BATON_BAD_HANDOFF' });
-      expect(r.message).toContain('fd 3 is a UDP socket, not a listening TCP or unix stream socket');
-    } finally {
-      udp.close();
-    }
-  });
-});
+    test('an inherited UDP socket is refused with ERR_BATON_BAD_HANDOFF naming the fd (a child process)', async () => {
+      const { udp, fd } = await udpSocket();
+      try {
+        const r = await report([fd], { LISTEN_FDS: '1' }, { listenPidSelf: true });
+        expect(r).toMatchObject({ ok: false, code: 'ERR_BATON_BAD_HANDOFF' });
+        expect(r.message).toContain('fd 3 is a UDP socket, not a listening TCP or unix stream socket');
+      } finally {
+        udp.close();
+      }
+    });
+  },
+);

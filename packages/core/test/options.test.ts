@@ -1,7 +1,15 @@
 import { BatonError } from '../src/errors';
 import * as publicApi from '../src/index';
 import { LOG_LEVELS } from '../src/logger';
-import { DEFAULTS, ENV_VARIABLES, MAX_TIMEOUT_MS, optionsFromEnv, resolveOptions, validateOptions, type BatonOptions } from '../src/options';
+import {
+  DEFAULTS,
+  ENV_VARIABLES,
+  MAX_TIMEOUT_MS,
+  optionsFromEnv,
+  resolveOptions,
+  validateOptions,
+  type BatonOptions,
+} from '../src/options';
 import { resolveSupervisorOptions, SUPERVISOR_DEFAULTS } from '../src/supervisor/options';
 
 function thrown(fn: () => unknown): BatonError {
@@ -50,7 +58,9 @@ describe('DEFAULTS', () => {
 
   test('every default passes validation', () => {
     // pidFile and control default to undefined, which validateOptions drops.
-    const rest = Object.fromEntries(Object.entries(DEFAULTS).filter(([name]) => name !== 'pidFile' && name !== 'control'));
+    const rest = Object.fromEntries(
+      Object.entries(DEFAULTS).filter(([name]) => name !== 'pidFile' && name !== 'control'),
+    );
     expect(validateOptions(rest)).toEqual(rest);
   });
 
@@ -77,7 +87,9 @@ describe('optionsFromEnv', () => {
     expect(validateOptions({ settleMs: 0 })).toEqual({ settleMs: 0 });
     expect(optionsFromEnv({ BATON_SETTLE_MS: '0' })).toEqual({ settleMs: 0 });
     expect(optionsFromEnv({ BATON_SETTLE_MS: '2500' })).toEqual({ settleMs: 2500 });
-    expect(() => validateOptions({ settleMs: -1 })).toThrow('settleMs=-1 is invalid: expected a whole number of milliseconds from 0 to 2147483647');
+    expect(() => validateOptions({ settleMs: -1 })).toThrow(
+      'settleMs=-1 is invalid: expected a whole number of milliseconds from 0 to 2147483647',
+    );
     expect(() => validateOptions({ settleMs: 1.5 })).toThrow('settleMs=1.5 is invalid');
     expect(() => optionsFromEnv({ BATON_SETTLE_MS: 'soon' })).toThrow('BATON_SETTLE_MS="soon" is invalid');
     expect(() => optionsFromEnv({ BATON_SETTLE_MS: '9999999999' })).toThrow('BATON_SETTLE_MS="9999999999" is invalid');
@@ -100,11 +112,20 @@ describe('optionsFromEnv', () => {
         BATON_LOG: 'debug',
         BATON_CONTROL: '/run/app.ctl',
       }),
-    ).toEqual({ pidFile: '/run/app.pid', readyTimeoutMs: 1500, drainTimeoutMs: 2500, logLevel: 'debug', control: '/run/app.ctl' });
+    ).toEqual({
+      pidFile: '/run/app.pid',
+      readyTimeoutMs: 1500,
+      drainTimeoutMs: 2500,
+      logLevel: 'debug',
+      control: '/run/app.ctl',
+    });
   });
 
   test('numbers and levels tolerate surrounding blanks', () => {
-    expect(optionsFromEnv({ BATON_READY_TIMEOUT_MS: ' 250 ', BATON_LOG: 'warn\n' })).toEqual({ readyTimeoutMs: 250, logLevel: 'warn' });
+    expect(optionsFromEnv({ BATON_READY_TIMEOUT_MS: ' 250 ', BATON_LOG: 'warn\n' })).toEqual({
+      readyTimeoutMs: 250,
+      logLevel: 'warn',
+    });
   });
 
   test('the largest timeout a Node timer can wait is accepted', () => {
@@ -119,7 +140,9 @@ describe('optionsFromEnv', () => {
     const env = Object.fromEntries(Object.keys(ENV_VARIABLES).map((name) => [name, '']));
     expect(optionsFromEnv(env)).toEqual({});
     // ...so the code's choice (or the default) stands.
-    expect(resolveOptions({ drainTimeoutMs: 1234 }, optionsFromEnv({ BATON_DRAIN_TIMEOUT_MS: '' })).drainTimeoutMs).toBe(1234);
+    expect(
+      resolveOptions({ drainTimeoutMs: 1234 }, optionsFromEnv({ BATON_DRAIN_TIMEOUT_MS: '' })).drainTimeoutMs,
+    ).toBe(1234);
   });
 
   const badValues: Array<[string, string]> = [
@@ -159,7 +182,9 @@ describe('optionsFromEnv', () => {
   });
 
   test('a bad variable is reported even when the others are fine', () => {
-    const error = thrown(() => optionsFromEnv({ BATON_LOG: 'info', BATON_DRAIN_TIMEOUT_MS: 'x', BATON_PID_FILE: '/run/a.pid' }));
+    const error = thrown(() =>
+      optionsFromEnv({ BATON_LOG: 'info', BATON_DRAIN_TIMEOUT_MS: 'x', BATON_PID_FILE: '/run/a.pid' }),
+    );
     expect(error.message).toContain('BATON_DRAIN_TIMEOUT_MS="x"');
   });
 
@@ -211,7 +236,9 @@ describe('validateOptions (configure)', () => {
   });
 
   test('an unknown key is rejected even when its value is undefined (a typo is still a typo)', () => {
-    expect(thrown(() => validateOptions({ readyTimeout: undefined } as BatonOptions)).message).toContain('readyTimeout=');
+    expect(thrown(() => validateOptions({ readyTimeout: undefined } as BatonOptions)).message).toContain(
+      'readyTimeout=',
+    );
   });
 
   const badOptions: Array<[string, unknown, string]> = [
@@ -243,12 +270,15 @@ describe('validateOptions (configure)', () => {
     ['logger', null, 'null'],
   ];
 
-  test.each(badOptions)('%s=%p is rejected with ERR_BATON_INVALID_OPTION naming option and value', (name, value, text) => {
-    const error = thrown(() => validateOptions({ [name]: value } as BatonOptions));
-    expect(error).toBeInstanceOf(BatonError);
-    expect(error.code).toBe('ERR_BATON_INVALID_OPTION');
-    expect(error.message).toContain(`${name}=${text}`);
-  });
+  test.each(badOptions)(
+    '%s=%p is rejected with ERR_BATON_INVALID_OPTION naming option and value',
+    (name, value, text) => {
+      const error = thrown(() => validateOptions({ [name]: value } as BatonOptions));
+      expect(error).toBeInstanceOf(BatonError);
+      expect(error.code).toBe('ERR_BATON_INVALID_OPTION');
+      expect(error.message).toContain(`${name}=${text}`);
+    },
+  );
 
   test('values that cannot be turned into a string are still reported as a BatonError', () => {
     for (const name of ['logger', 'pidFile', 'readiness', 'bogus']) {
@@ -278,7 +308,13 @@ describe('resolveOptions: defaults < code < environment', () => {
   });
 
   test('the environment overrides code, option by option', () => {
-    const fromCode = validateOptions({ drainTimeoutMs: 1000, readyTimeoutMs: 2000, pidFile: '/code.pid', readiness: 'manual', logger });
+    const fromCode = validateOptions({
+      drainTimeoutMs: 1000,
+      readyTimeoutMs: 2000,
+      pidFile: '/code.pid',
+      readiness: 'manual',
+      logger,
+    });
     const fromEnv = optionsFromEnv({ BATON_DRAIN_TIMEOUT_MS: '3000', BATON_PID_FILE: '/env.pid' });
     const resolved = resolveOptions(fromCode, fromEnv);
     expect(resolved).toEqual({
@@ -310,10 +346,12 @@ describe('resolveOptions: defaults < code < environment', () => {
 });
 
 describe('baton run reads the BATON_* variables with the same validator (resolveSupervisorOptions)', () => {
-  const resolve = (flags: Parameters<typeof resolveSupervisorOptions>[1], env: NodeJS.ProcessEnv): ReturnType<typeof resolveSupervisorOptions> =>
-    resolveSupervisorOptions(['node', 'app.js'], flags, env, '/srv');
+  const resolve = (
+    flags: Parameters<typeof resolveSupervisorOptions>[1],
+    env: NodeJS.ProcessEnv,
+  ): ReturnType<typeof resolveSupervisorOptions> => resolveSupervisorOptions(['node', 'app.js'], flags, env, '/srv');
 
-  test('nothing set: the library\'s defaults', () => {
+  test("nothing set: the library's defaults", () => {
     expect(resolve({}, {})).toEqual({
       command: ['node', 'app.js'],
       workers: 1,
@@ -323,19 +361,53 @@ describe('baton run reads the BATON_* variables with the same validator (resolve
       cwd: '/srv',
       logLevel: DEFAULTS.logLevel,
     });
-    expect(SUPERVISOR_DEFAULTS).toMatchObject({ readyTimeoutMs: DEFAULTS.readyTimeoutMs, drainTimeoutMs: DEFAULTS.drainTimeoutMs, logLevel: DEFAULTS.logLevel });
+    expect(SUPERVISOR_DEFAULTS).toMatchObject({
+      readyTimeoutMs: DEFAULTS.readyTimeoutMs,
+      drainTimeoutMs: DEFAULTS.drainTimeoutMs,
+      logLevel: DEFAULTS.logLevel,
+    });
   });
 
   test('every variable is read', () => {
-    const env = { BATON_PID_FILE: '/run/app.pid', BATON_READY_TIMEOUT_MS: '1500', BATON_DRAIN_TIMEOUT_MS: '2500', BATON_LOG: 'warn', BATON_CONTROL: '/run/app.ctl' };
-    expect(resolve({}, env)).toMatchObject({ pidFile: '/run/app.pid', readyTimeoutMs: 1500, drainTimeoutMs: 2500, logLevel: 'warn', control: '/run/app.ctl' });
+    const env = {
+      BATON_PID_FILE: '/run/app.pid',
+      BATON_READY_TIMEOUT_MS: '1500',
+      BATON_DRAIN_TIMEOUT_MS: '2500',
+      BATON_LOG: 'warn',
+      BATON_CONTROL: '/run/app.ctl',
+    };
+    expect(resolve({}, env)).toMatchObject({
+      pidFile: '/run/app.pid',
+      readyTimeoutMs: 1500,
+      drainTimeoutMs: 2500,
+      logLevel: 'warn',
+      control: '/run/app.ctl',
+    });
   });
 
   test('a flag given wins over its variable; a flag not given leaves it', () => {
-    const env = { BATON_PID_FILE: '/env.pid', BATON_READY_TIMEOUT_MS: '1500', BATON_DRAIN_TIMEOUT_MS: '2500', BATON_LOG: 'warn', BATON_CONTROL: '/env.ctl' };
-    const flags = { pidFile: '/flag.pid', readyTimeoutMs: 100, drainTimeoutMs: 200, logLevel: 'debug' as const, control: '/flag.ctl', workers: 3, listen: [':8080'] };
+    const env = {
+      BATON_PID_FILE: '/env.pid',
+      BATON_READY_TIMEOUT_MS: '1500',
+      BATON_DRAIN_TIMEOUT_MS: '2500',
+      BATON_LOG: 'warn',
+      BATON_CONTROL: '/env.ctl',
+    };
+    const flags = {
+      pidFile: '/flag.pid',
+      readyTimeoutMs: 100,
+      drainTimeoutMs: 200,
+      logLevel: 'debug' as const,
+      control: '/flag.ctl',
+      workers: 3,
+      listen: [':8080'],
+    };
     expect(resolve(flags, env)).toEqual({ command: ['node', 'app.js'], cwd: '/srv', ...flags });
-    expect(resolve({ drainTimeoutMs: 200, readyTimeoutMs: undefined }, env)).toMatchObject({ drainTimeoutMs: 200, readyTimeoutMs: 1500, pidFile: '/env.pid' });
+    expect(resolve({ drainTimeoutMs: 200, readyTimeoutMs: undefined }, env)).toMatchObject({
+      drainTimeoutMs: 200,
+      readyTimeoutMs: 1500,
+      pidFile: '/env.pid',
+    });
   });
 
   test('an empty variable counts as unset, as in the library', () => {
@@ -343,12 +415,20 @@ describe('baton run reads the BATON_* variables with the same validator (resolve
   });
 
   test.each([
-    ['BATON_DRAIN_TIMEOUT_MS', '9999999999', `BATON_DRAIN_TIMEOUT_MS="9999999999" is invalid: expected a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS}`],
-    ['BATON_READY_TIMEOUT_MS', '2147483648', `BATON_READY_TIMEOUT_MS="2147483648" is invalid: expected a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS}`],
+    [
+      'BATON_DRAIN_TIMEOUT_MS',
+      '9999999999',
+      `BATON_DRAIN_TIMEOUT_MS="9999999999" is invalid: expected a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS}`,
+    ],
+    [
+      'BATON_READY_TIMEOUT_MS',
+      '2147483648',
+      `BATON_READY_TIMEOUT_MS="2147483648" is invalid: expected a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS}`,
+    ],
     ['BATON_LOG', 'verbose', 'BATON_LOG="verbose" is invalid: expected silent | error | warn | info | debug'],
     ['BATON_PID_FILE', '  ', 'BATON_PID_FILE="  " is invalid: expected a non-empty file path'],
     ['BATON_CONTROL', '/run/\0ctl', 'BATON_CONTROL="/run/\\u0000ctl" is invalid: expected a non-empty file path'],
-  ])('%s=%j stops baton run with the library\'s own message', (variable, raw, message) => {
+  ])("%s=%j stops baton run with the library's own message", (variable, raw, message) => {
     const error = thrown(() => resolve({}, { [variable]: raw }));
     expect(error).toBeInstanceOf(BatonError);
     expect(error.code).toBe('ERR_BATON_INVALID_OPTION');
@@ -358,7 +438,9 @@ describe('baton run reads the BATON_* variables with the same validator (resolve
   });
 
   test('a bad variable is refused even when a flag overrides it: the workers inherit it', () => {
-    const error = thrown(() => resolve({ drainTimeoutMs: 1000, logLevel: 'info' }, { BATON_DRAIN_TIMEOUT_MS: '9999999999' }));
+    const error = thrown(() =>
+      resolve({ drainTimeoutMs: 1000, logLevel: 'info' }, { BATON_DRAIN_TIMEOUT_MS: '9999999999' }),
+    );
     expect(error.code).toBe('ERR_BATON_INVALID_OPTION');
     expect(error.message).toContain('BATON_DRAIN_TIMEOUT_MS="9999999999"');
   });

@@ -348,7 +348,7 @@ describe('assertPidFileWritable refuses a directory another user could replace t
     expect(error.message).toContain(describeUid(owner));
   });
 
-  test("group-writable: refused for a group other than ours, accepted for our own", () => {
+  test('group-writable: refused for a group other than ours, accepted for our own', () => {
     fs.chmodSync(dir, 0o770);
     const file = path.join(dir, 'app.pid');
     const stat = fs.statSync(dir);
@@ -425,16 +425,22 @@ describe('readTrustedPidFile: what `baton reload` / `baton status` act on', () =
     expect(error.code).toBe('ERR_BATON_PID_FILE');
     expect(error.message).toContain(`names pid 31337, which runs as ${describeUid(OTHER)}`);
     // The same process running as the file's owner is fine.
-    fs.writeFileSync(path.join(proc, '31337', 'status'), `Name:\tnode\nUid:\t${me.uid}\t${me.uid}\t${me.uid}\t${me.uid}\n`);
+    fs.writeFileSync(
+      path.join(proc, '31337', 'status'),
+      `Name:\tnode\nUid:\t${me.uid}\t${me.uid}\t${me.uid}\t${me.uid}\n`,
+    );
     expect(readTrustedPidFile(file, me, proc)).toBe(31337);
   });
 
-  (process.platform === 'linux' ? test : test.skip)('a FIFO at the pid file is refused at once, without blocking', () => {
-    const file = path.join(dir, 'app.pid');
-    execFileSync('mkfifo', [file]);
-    const error = thrown(() => readTrustedPidFile(file));
-    expect(error.message).toContain('is not a regular file');
-  });
+  (process.platform === 'linux' ? test : test.skip)(
+    'a FIFO at the pid file is refused at once, without blocking',
+    () => {
+      const file = path.join(dir, 'app.pid');
+      execFileSync('mkfifo', [file]);
+      const error = thrown(() => readTrustedPidFile(file));
+      expect(error.message).toContain('is not a regular file');
+    },
+  );
 
   (process.platform === 'linux' ? test : test.skip)('processUids reads the real and effective uid from /proc', () => {
     expect(processUids(process.pid)).toEqual({ real: process.getuid?.(), effective: me.uid });

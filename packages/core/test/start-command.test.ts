@@ -26,13 +26,23 @@ describe('logicalCwd: the directory as the operator named it', () => {
 
 describe('scriptAsGiven: argv[1] as typed', () => {
   test('node server.js in /srv/app/current (kernel cwd releases/1): server.js', () => {
-    expect(scriptAsGiven(['node', 'server.js', '--port', '80'], [], ['/usr/bin/node', '/srv/app/releases/1/server.js', '--port', '80'], '/srv/app/releases/1')).toBe(
-      'server.js',
-    );
+    expect(
+      scriptAsGiven(
+        ['node', 'server.js', '--port', '80'],
+        [],
+        ['/usr/bin/node', '/srv/app/releases/1/server.js', '--port', '80'],
+        '/srv/app/releases/1',
+      ),
+    ).toBe('server.js');
   });
   test('with node flags before the script (a flag and its value are two entries of execArgv)', () => {
     expect(
-      scriptAsGiven(['node', '--require', './otel.js', '--enable-source-maps', 'dist/main.js'], ['--require', './otel.js', '--enable-source-maps'], ['/usr/bin/node', '/a/dist/main.js'], '/a'),
+      scriptAsGiven(
+        ['node', '--require', './otel.js', '--enable-source-maps', 'dist/main.js'],
+        ['--require', './otel.js', '--enable-source-maps'],
+        ['/usr/bin/node', '/a/dist/main.js'],
+        '/a',
+      ),
     ).toBe('dist/main.js');
   });
   test('anything that does not line up (NODE_OPTIONS, a launcher): undefined, and argv[1] is used', () => {
@@ -42,7 +52,11 @@ describe('scriptAsGiven: argv[1] as typed', () => {
 });
 
 test('parseEnviron keeps every variable, values with "=" and empty values, and drops Node IPC variables', () => {
-  expect(parseEnviron('A=1\0B=x=y\0EMPTY=\0NODE_CHANNEL_FD=5\0NODE_CHANNEL_SERIALIZATION_MODE=json\0\0')).toEqual({ A: '1', B: 'x=y', EMPTY: '' });
+  expect(parseEnviron('A=1\0B=x=y\0EMPTY=\0NODE_CHANNEL_FD=5\0NODE_CHANNEL_SERIALIZATION_MODE=json\0\0')).toEqual({
+    A: '1',
+    B: 'x=y',
+    EMPTY: '',
+  });
 });
 
 test('readProcSelf reads this very process: its command line starts with node, its environment is the one it was started with', () => {

@@ -15,8 +15,12 @@ afterEach(async () => {
 
 function capture(): { logger: Logger; text: () => string } {
   const lines: string[] = [];
-  const method = (level: string) => (_fields: Record<string, unknown>, message: string) => void lines.push(`${level} ${message}`);
-  return { logger: { error: method('error'), warn: method('warn'), info: method('info'), debug: method('debug') }, text: () => lines.join('\n') };
+  const method = (level: string) => (_fields: Record<string, unknown>, message: string) =>
+    void lines.push(`${level} ${message}`);
+  return {
+    logger: { error: method('error'), warn: method('warn'), info: method('info'), debug: method('debug') },
+    text: () => lines.join('\n'),
+  };
 }
 
 const NO_CONNECTIONS = { sockets: 0, activeRequests: 0, idle: 0, upgraded: 0 };
@@ -57,7 +61,17 @@ async function serving(workers: number, options: Partial<SupervisorOptions> = {}
   const log = capture();
   const supervisor = new Supervisor(
     // No settle time unless a test asks for one: most tests are about other steps.
-    { command: ['node', 'app.js'], workers, readyTimeoutMs: 2000, drainTimeoutMs: 1000, settleMs: 0, listen: [], cwd: process.cwd(), logLevel: 'silent', ...options },
+    {
+      command: ['node', 'app.js'],
+      workers,
+      readyTimeoutMs: 2000,
+      drainTimeoutMs: 1000,
+      settleMs: 0,
+      listen: [],
+      cwd: process.cwd(),
+      logLevel: 'silent',
+      ...options,
+    },
     host,
   );
   supervisor.log.use(log.logger);
@@ -84,10 +98,11 @@ describe('rolling reload', () => {
     const retiredAt = new Map<FakeChild | undefined, number>();
     for (const old of [old1, old2]) {
       const polite = old?.onSent;
-      if (old) old.onSent = (message) => {
-        if ((message as { baton?: string }).baton === 'retire') retiredAt.set(old, Date.now());
-        polite?.(message);
-      };
+      if (old)
+        old.onSent = (message) => {
+          if ((message as { baton?: string }).baton === 'retire') retiredAt.set(old, Date.now());
+          polite?.(message);
+        };
     }
     const reloading = supervisor.reload();
 
@@ -104,12 +119,18 @@ describe('rolling reload', () => {
     children[3]?.sayReady(['tcp:127.0.0.1:0']);
     const lastReadyAt = Date.now();
     const outcome = await reloading;
-    expect(outcome).toMatchObject({ mode: 'supervised', pids: [new1?.pid, children[3]?.pid], previousPids: [old1?.pid, old2?.pid] });
+    expect(outcome).toMatchObject({
+      mode: 'supervised',
+      pids: [new1?.pid, children[3]?.pid],
+      previousPids: [old1?.pid, old2?.pid],
+    });
     expect(outcome.durationMs).toBeGreaterThanOrEqual(settleMs);
     // Lower bounds only: an old worker is never told to retire before the newest was up the settle time.
     // (A timer may fire a millisecond early by Date.now(); nothing here depends on how fast the machine is.)
     for (const old of [old1, old2]) expect(retiredAt.get(old)).toBeGreaterThanOrEqual(lastReadyAt + settleMs - 2);
-    expect(log.text()).toMatch(/2 new workers ready; waiting \d+ ms \(settle time 300 ms\) before retiring the old ones/);
+    expect(log.text()).toMatch(
+      /2 new workers ready; waiting \d+ ms \(settle time 300 ms\) before retiring the old ones/,
+    );
     await until(() => old1?.hasExited === true && old2?.hasExited === true, 'the old workers to leave');
     expect(await readyCount(supervisor)).toBe(2);
     expect((await supervisor.status()).lastReload).toMatchObject({ ok: true, pids: outcome.pids });
@@ -128,7 +149,9 @@ describe('rolling reload', () => {
     new1?.crash(1);
     await expect(reloading).rejects.toMatchObject({ code: 'ERR_BATON_ROLLED_BACK', pid: new1?.pid, exitCode: 1 });
     await expect(reloading).rejects.toThrow(
-      new RegExp(`^new worker pid ${new1?.pid} exited with code 1 \\d+ ms after it was ready \\(settle time 60000 ms\\); stopped the 1 new worker of generation 2 still running \\(${new2?.pid}\\); the old workers keep serving$`),
+      new RegExp(
+        `^new worker pid ${new1?.pid} exited with code 1 \\d+ ms after it was ready \\(settle time 60000 ms\\); stopped the 1 new worker of generation 2 still running \\(${new2?.pid}\\); the old workers keep serving$`,
+      ),
     );
     // The old ones: never told anything, still the N ready workers. The other new one: retired politely.
     expect(orders(old1)).toEqual([]);
@@ -138,7 +161,12 @@ describe('rolling reload', () => {
     // Its exit reaches the supervisor a turn later, as in Node.
     for (let i = 0; i < 3; i += 1) await new Promise((resolve) => setImmediate(resolve));
     const status = await supervisor.status();
-    expect(status).toMatchObject({ health: 'serving', phase: 'serving', workers: { wanted: 2, ready: 2, starting: 0, draining: 0 }, restarts: 0 });
+    expect(status).toMatchObject({
+      health: 'serving',
+      phase: 'serving',
+      workers: { wanted: 2, ready: 2, starting: 0, draining: 0 },
+      restarts: 0,
+    });
     expect(status.generations.map((g) => g.pid).sort()).toEqual([old1?.pid, old2?.pid].sort());
     expect(status.lastReload).toMatchObject({ ok: false, code: 'ERR_BATON_ROLLED_BACK' });
     // Said once in the log, and no crash-restart of the new build was scheduled.
@@ -154,7 +182,9 @@ describe('rolling reload', () => {
     new1?.sayReady(['tcp:127.0.0.1:0']);
     const [, , , new2] = await host.waitForChildren(4);
     new1?.exit({ code: null, signal: 'SIGSEGV' });
-    await expect(reloading).rejects.toThrow(/^new worker pid \d+ was killed by SIGSEGV \d+ ms after it was ready .*; stopped the 1 new worker of generation 2 still running \(\d+\); the old workers keep serving$/);
+    await expect(reloading).rejects.toThrow(
+      /^new worker pid \d+ was killed by SIGSEGV \d+ ms after it was ready .*; stopped the 1 new worker of generation 2 still running \(\d+\); the old workers keep serving$/,
+    );
     expect(new2?.killed).toBe(true);
     expect(orders(old1)).toEqual([]);
     expect(orders(old2)).toEqual([]);
@@ -206,7 +236,9 @@ describe('rolling reload', () => {
     const [old1, old2, fresh] = await host.waitForChildren(3);
     fresh?.crash(1);
     await expect(reloading).rejects.toMatchObject({ code: 'ERR_BATON_CHILD_EXITED' });
-    await expect(reloading).rejects.toThrow(/worker pid \d+ exited with code 1 before it was ready; the old workers keep serving/);
+    await expect(reloading).rejects.toThrow(
+      /worker pid \d+ exited with code 1 before it was ready; the old workers keep serving/,
+    );
     expect(orders(old1)).toEqual([]);
     expect(orders(old2)).toEqual([]);
     expect(await readyCount(supervisor)).toBe(2);
@@ -253,39 +285,72 @@ describe('health and crash loops', () => {
   test('status derives serving, degraded and down from the workers ready now', async () => {
     const { host, supervisor } = await serving(2);
     const [a, b] = host.children;
-    expect(await supervisor.status()).toMatchObject({ health: 'serving', phase: 'serving', workers: { wanted: 2, ready: 2 } });
+    expect(await supervisor.status()).toMatchObject({
+      health: 'serving',
+      phase: 'serving',
+      workers: { wanted: 2, ready: 2 },
+    });
 
     a?.crash(1);
     // Its replacement starts after the backoff and is not ready yet: one of two serve.
     const [, , replacement] = await host.waitForChildren(3);
-    expect(await supervisor.status()).toMatchObject({ health: 'degraded', phase: 'degraded', workers: { wanted: 2, ready: 1, starting: 1 } });
+    expect(await supervisor.status()).toMatchObject({
+      health: 'degraded',
+      phase: 'degraded',
+      workers: { wanted: 2, ready: 1, starting: 1 },
+    });
 
     b?.crash(1);
     await until(() => b?.hasExited === true, 'the second crash');
     for (let i = 0; i < 3; i += 1) await new Promise((resolve) => setImmediate(resolve));
-    expect(await supervisor.status()).toMatchObject({ health: 'down', phase: 'down', workers: { wanted: 2, ready: 0 } });
+    expect(await supervisor.status()).toMatchObject({
+      health: 'down',
+      phase: 'down',
+      workers: { wanted: 2, ready: 0 },
+    });
 
     replacement?.sayReady(['tcp:127.0.0.1:0']);
     const [, , , fourth] = await host.waitForChildren(4);
     fourth?.sayReady(['tcp:127.0.0.1:0']);
     await until(() => host.children.filter((c) => !c.hasExited).length === 2, 'two workers');
     for (let i = 0; i < 3; i += 1) await new Promise((resolve) => setImmediate(resolve));
-    expect(await supervisor.status()).toMatchObject({ health: 'serving', phase: 'serving', workers: { wanted: 2, ready: 2 }, restarts: 2 });
+    expect(await supervisor.status()).toMatchObject({
+      health: 'serving',
+      phase: 'serving',
+      workers: { wanted: 2, ready: 2 },
+      restarts: 2,
+    });
   });
 
   test('before the first workers are ready the service is down (phase starting)', async () => {
     const host = new FakeHost({ pid: 4001 });
     host.onSpawn = politeWorker;
-    const supervisor = new Supervisor({ command: ['node', 'app.js'], workers: 2, readyTimeoutMs: 2000, drainTimeoutMs: 1000, listen: [], cwd: process.cwd(), logLevel: 'silent' }, host);
+    const supervisor = new Supervisor(
+      {
+        command: ['node', 'app.js'],
+        workers: 2,
+        readyTimeoutMs: 2000,
+        drainTimeoutMs: 1000,
+        listen: [],
+        cwd: process.cwd(),
+        logLevel: 'silent',
+      },
+      host,
+    );
     supervisors.push(supervisor);
     await supervisor.start();
     await host.waitForChildren(1);
-    expect(await supervisor.status()).toMatchObject({ health: 'down', phase: 'starting', workers: { wanted: 2, ready: 0, starting: 1 } });
+    expect(await supervisor.status()).toMatchObject({
+      health: 'down',
+      phase: 'starting',
+      workers: { wanted: 2, ready: 0, starting: 1 },
+    });
   });
 
   test('a SIGKILL from outside does not grow the backoff; crashes do', async () => {
     const { host, supervisor, log } = await serving(1);
-    const delays = (): number[] => [...log.text().matchAll(/starting a replacement in (\d+) ms/g)].map((m) => Number(m[1]));
+    const delays = (): number[] =>
+      [...log.text().matchAll(/starting a replacement in (\d+) ms/g)].map((m) => Number(m[1]));
     let seen = 1;
     const next = async (): Promise<FakeChild> => {
       seen += 1;
@@ -300,7 +365,9 @@ describe('health and crash loops', () => {
     const second = await next();
     second.exit({ code: null, signal: 'SIGTERM' });
     const third = await next();
-    expect(log.text()).toMatch(/killed by SIGKILL while serving; starting a replacement in 0 ms \(the signal came from outside baton: not counted as a crash\)/);
+    expect(log.text()).toMatch(
+      /killed by SIGKILL while serving; starting a replacement in 0 ms \(the signal came from outside baton: not counted as a crash\)/,
+    );
     // Then the build crashes on its own, twice: the backoff starts from its first step, as if the kills never happened.
     third.crash(1);
     const fourth = await next();

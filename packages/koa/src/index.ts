@@ -69,7 +69,9 @@ interface KoaLikeContext {
  * Readiness and liveness probes as Koa middleware: `app.use(health())` answers GET /ready (200 while
  * serving, 503 while starting, stopping or draining) and GET /live, and passes everything else on.
  */
-export function health(options: HealthOptions = {}): (ctx: KoaLikeContext, next: () => Promise<unknown>) => Promise<unknown> {
+export function health(
+  options: HealthOptions = {},
+): (ctx: KoaLikeContext, next: () => Promise<unknown>) => Promise<unknown> {
   const paths = { ...HEALTH_DEFAULTS, ...options };
   return async (ctx, next) => {
     const answer = healthAnswer(ctx.method, ctx.url, paths);

@@ -201,10 +201,14 @@ export function waitForReady(child: Child, wait: ReadyWait, now: () => number = 
     const timer = setTimeout(() => {
       if (!settle()) return;
       const hint = wait.timeoutHint?.() ?? '';
-      const error = new BatonError('ERR_BATON_READY_TIMEOUT', `${who} not ready after ${wait.timeoutMs} ms; killed it${hint}`, {
-        pid: child.pid,
-        timeoutMs: wait.timeoutMs,
-      });
+      const error = new BatonError(
+        'ERR_BATON_READY_TIMEOUT',
+        `${who} not ready after ${wait.timeoutMs} ms; killed it${hint}`,
+        {
+          pid: child.pid,
+          timeoutMs: wait.timeoutMs,
+        },
+      );
       void child.kill(wait.alsoKill?.()).then(() => reject(error));
     }, wait.timeoutMs);
 
@@ -216,11 +220,21 @@ export function waitForReady(child: Child, wait: ReadyWait, now: () => number = 
       if (!settle()) return;
       if (child.startError) {
         const cause = child.startError;
-        reject(new BatonError('ERR_BATON_SPAWN_FAILED', `cannot start ${child.role} (${child.file}): ${cause.message}`, { cause }));
+        reject(
+          new BatonError('ERR_BATON_SPAWN_FAILED', `cannot start ${child.role} (${child.file}): ${cause.message}`, {
+            cause,
+          }),
+        );
         return;
       }
       const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
-      reject(new BatonError('ERR_BATON_CHILD_EXITED', `${who} ${how} before it was ready`, { pid: child.pid, exitCode: exit.code, signal: exit.signal }));
+      reject(
+        new BatonError('ERR_BATON_CHILD_EXITED', `${who} ${how} before it was ready`, {
+          pid: child.pid,
+          exitCode: exit.code,
+          signal: exit.signal,
+        }),
+      );
     });
   });
 }

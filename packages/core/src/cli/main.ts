@@ -40,28 +40,68 @@ export function buildProgram(exit: (code: number) => void): Command {
 
   program
     .command('run')
-    .description('Supervise <command> with one stable PID: hold the listening sockets, run workers, reload them one by one.')
+    .description(
+      'Supervise <command> with one stable PID: hold the listening sockets, run workers, reload them one by one.',
+    )
     .argument('<command...>', 'the server command, after --, e.g. -- node server.js')
     .passThroughOptions()
-    .addOption(new Option('-w, --workers <n>', 'how many workers serve at once, or auto (one per core)').argParser(parseWorkers).default(1))
-    .addOption(new Option('--ready-timeout <duration>', 'a new worker must be ready within this (default 30s; env BATON_READY_TIMEOUT_MS)').argParser(parseDuration))
-    .addOption(new Option('--drain-timeout <duration>', 'a retiring worker is given this long to drain (default 30s; env BATON_DRAIN_TIMEOUT_MS)').argParser(parseDuration))
     .addOption(
-      new Option('--settle <duration>', 'in a reload, every new worker must stay up this long after ready before an old one retires (default 5s, 0 for none; env BATON_SETTLE_MS)').argParser(
-        parseDurationOrZero,
-      ),
+      new Option('-w, --workers <n>', 'how many workers serve at once, or auto (one per core)')
+        .argParser(parseWorkers)
+        .default(1),
+    )
+    .addOption(
+      new Option(
+        '--ready-timeout <duration>',
+        'a new worker must be ready within this (default 30s; env BATON_READY_TIMEOUT_MS)',
+      ).argParser(parseDuration),
+    )
+    .addOption(
+      new Option(
+        '--drain-timeout <duration>',
+        'a retiring worker is given this long to drain (default 30s; env BATON_DRAIN_TIMEOUT_MS)',
+      ).argParser(parseDuration),
+    )
+    .addOption(
+      new Option(
+        '--settle <duration>',
+        'in a reload, every new worker must stay up this long after ready before an old one retires (default 5s, 0 for none; env BATON_SETTLE_MS)',
+      ).argParser(parseDurationOrZero),
     )
     .addOption(new Option('--pid-file <file>', "write the supervisor's pid here, atomically (env BATON_PID_FILE)"))
-    .addOption(new Option('--control <socket>', 'control socket for baton reload/status (env BATON_CONTROL; default <pid-file>.sock)'))
-    .addOption(new Option('--listen <address>', 'bind this address before the first worker (repeatable): PORT, HOST:PORT, [IPv6]:PORT, unix:/path').argParser(collect))
-    .addOption(new Option('--log <level>', 'silent, error, warn, info or debug (env BATON_LOG)').argParser(parseLogLevel))
-    .addOption(new Option('--log-format <format>', 'text or json, one object a line (env BATON_LOG_FORMAT)').choices(['text', 'json']))
     .addOption(
-      new Option('--shutdown-delay <duration>', 'after SIGTERM keep serving this long, reporting not ready, then drain (default 0; env BATON_SHUTDOWN_DELAY_MS)').argParser(
-        parseDurationOrZero,
+      new Option(
+        '--control <socket>',
+        'control socket for baton reload/status (env BATON_CONTROL; default <pid-file>.sock)',
       ),
     )
-    .addOption(new Option('--health <address>', 'serve GET /ready and /live on this address (HOST:PORT, PORT or unix:/path) from the supervisor'))
+    .addOption(
+      new Option(
+        '--listen <address>',
+        'bind this address before the first worker (repeatable): PORT, HOST:PORT, [IPv6]:PORT, unix:/path',
+      ).argParser(collect),
+    )
+    .addOption(
+      new Option('--log <level>', 'silent, error, warn, info or debug (env BATON_LOG)').argParser(parseLogLevel),
+    )
+    .addOption(
+      new Option('--log-format <format>', 'text or json, one object a line (env BATON_LOG_FORMAT)').choices([
+        'text',
+        'json',
+      ]),
+    )
+    .addOption(
+      new Option(
+        '--shutdown-delay <duration>',
+        'after SIGTERM keep serving this long, reporting not ready, then drain (default 0; env BATON_SHUTDOWN_DELAY_MS)',
+      ).argParser(parseDurationOrZero),
+    )
+    .addOption(
+      new Option(
+        '--health <address>',
+        'serve GET /ready and /live on this address (HOST:PORT, PORT or unix:/path) from the supervisor',
+      ),
+    )
     .addHelpText(
       'after',
       `
@@ -84,9 +124,15 @@ Examples:
   targetOptions(
     program
       .command('reload')
-      .description('Reload the process and wait for the outcome: exit 0 once the new generation serves, 1 when it failed.'),
+      .description(
+        'Reload the process and wait for the outcome: exit 0 once the new generation serves, 1 when it failed.',
+      ),
   )
-    .addOption(new Option('--timeout <duration>', 'give up waiting after this (default 60s)').argParser(parseDuration).default(60_000, '60s'))
+    .addOption(
+      new Option('--timeout <duration>', 'give up waiting after this (default 60s)')
+        .argParser(parseDuration)
+        .default(60_000, '60s'),
+    )
     .addHelpText(
       'after',
       `
@@ -96,8 +142,18 @@ process and the old one exit (in-place mode).`,
     )
     .action(async (options) => exit(await reloadCommand(options, consoleOutput)));
 
-  targetOptions(program.command('status').description('Show mode, health, generations and their pids, workers ready/draining, connections and the last reload.'))
-    .addOption(new Option('--timeout <duration>', 'give up waiting for an answer after this (default 5s)').argParser(parseDuration).default(5_000, '5s'))
+  targetOptions(
+    program
+      .command('status')
+      .description(
+        'Show mode, health, generations and their pids, workers ready/draining, connections and the last reload.',
+      ),
+  )
+    .addOption(
+      new Option('--timeout <duration>', 'give up waiting for an answer after this (default 5s)')
+        .argParser(parseDuration)
+        .default(5_000, '5s'),
+    )
     .option('--check', 'exit 0 only when serving (every wanted worker ready); 1 when degraded, down or no answer')
     .addHelpText(
       'after',
@@ -128,7 +184,12 @@ export async function runCli(argv: string[] = process.argv): Promise<void> {
     const message = (error as Error)?.message ?? String(error);
     const code = isBatonError(error) ? ` (${error.code})` : '';
     process.stderr.write(`baton: ${message}${code}\n`);
-    process.exitCode = error instanceof UsageError || isBatonError(error, 'ERR_BATON_INVALID_OPTION') || isBatonError(error, 'ERR_BATON_UNSUPPORTED') ? EXIT_USAGE : 1;
+    process.exitCode =
+      error instanceof UsageError ||
+      isBatonError(error, 'ERR_BATON_INVALID_OPTION') ||
+      isBatonError(error, 'ERR_BATON_UNSUPPORTED')
+        ? EXIT_USAGE
+        : 1;
     return;
   }
   if (exitCode !== undefined) process.exit(exitCode);

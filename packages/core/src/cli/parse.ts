@@ -14,7 +14,8 @@ export function parseDuration(value: string): number {
   const unit = match[2] ?? 's';
   const ms = Math.round(unit === 'ms' ? amount : unit === 'm' ? amount * 60_000 : amount * 1000);
   if (ms <= 0) throw new InvalidArgumentError('the duration must be greater than 0.');
-  if (ms > MAX_TIMEOUT_MS) throw new InvalidArgumentError(`the duration must be at most ${MAX_TIMEOUT_MS} ms (about 24.8 days).`);
+  if (ms > MAX_TIMEOUT_MS)
+    throw new InvalidArgumentError(`the duration must be at most ${MAX_TIMEOUT_MS} ms (about 24.8 days).`);
   return ms;
 }
 
@@ -34,7 +35,8 @@ export function parseWorkers(value: string): number {
 }
 
 export function parseLogLevel(value: string): LogLevel {
-  if (!(LOG_LEVELS as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${LOG_LEVELS.join(', ')}.`);
+  if (!(LOG_LEVELS as readonly string[]).includes(value))
+    throw new InvalidArgumentError(`expected one of ${LOG_LEVELS.join(', ')}.`);
   return value as LogLevel;
 }
 

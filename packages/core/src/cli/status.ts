@@ -43,8 +43,14 @@ export async function statusCommand(options: StatusCommandOptions, out: Output):
       return 1;
     }
     const uptimeMs = processUptimeMs(pid);
-    if (options.json) out.stdout(JSON.stringify({ mode: 'unknown', pid, running: true, ...(uptimeMs !== undefined ? { uptimeMs } : {}) }));
-    else out.stdout(`pid ${pid} (from ${target.pidFile}) is running${uptimeMs !== undefined ? `, up ${seconds(uptimeMs)}` : ''}; for generations and connections use --control`);
+    if (options.json)
+      out.stdout(
+        JSON.stringify({ mode: 'unknown', pid, running: true, ...(uptimeMs !== undefined ? { uptimeMs } : {}) }),
+      );
+    else
+      out.stdout(
+        `pid ${pid} (from ${target.pidFile}) is running${uptimeMs !== undefined ? `, up ${seconds(uptimeMs)}` : ''}; for generations and connections use --control`,
+      );
     return 0;
   }
   const exchange = sendControlRequest(target.socket, { command: 'status' });
@@ -75,14 +81,17 @@ export function formatStatus(status: ControlStatus): string[] {
   const health = healthOf(status);
   // `serving` says it all; anything less says how many are ready, whatever the phase.
   const healthText = health === 'serving' ? 'serving' : `${health.toUpperCase()} (${w.ready} of ${w.wanted} ready)`;
-  const state = status.phase === health ? healthText : health === 'serving' ? status.phase : `${status.phase}, ${healthText}`;
+  const state =
+    status.phase === health ? healthText : health === 'serving' ? status.phase : `${status.phase}, ${healthText}`;
   const lines = [
     `${status.mode}: ${who}, ${state}, up ${seconds(status.uptimeMs)}`,
     `workers: ${w.ready} ready of ${w.wanted} wanted, ${w.starting} starting, ${w.draining} draining${status.restarts ? `; ${status.restarts} restarted after a crash` : ''}`,
   ];
   for (const g of status.generations) {
     const gen = g.generation !== undefined ? ` generation ${g.generation}` : '';
-    lines.push(`  pid ${g.pid}${gen}: ${g.state}, up ${seconds(g.uptimeMs)}${g.connections ? `, ${counts(g.connections)}` : ''}`);
+    lines.push(
+      `  pid ${g.pid}${gen}: ${g.state}, up ${seconds(g.uptimeMs)}${g.connections ? `, ${counts(g.connections)}` : ''}`,
+    );
   }
   lines.push(`connections: ${counts(status.connections)}`);
   if (status.listeners.length) lines.push(`listeners: ${status.listeners.map((l) => l.key).join(', ')}`);

@@ -23,20 +23,25 @@ export class UsageError extends Error {}
 export function resolveTarget(options: TargetOptions): Target {
   const control = options.control ?? nonEmpty(process.env.BATON_CONTROL);
   const pidFile = options.pidFile ?? nonEmpty(process.env.BATON_PID_FILE);
-  if (control !== undefined) return { kind: 'control', socket: trustedSocket(control), ...(pidFile ? { pidFile } : {}) };
+  if (control !== undefined)
+    return { kind: 'control', socket: trustedSocket(control), ...(pidFile ? { pidFile } : {}) };
   if (pidFile !== undefined) {
     const beside = defaultControlPath(pidFile) as string;
     if (isSocket(beside)) return { kind: 'control', socket: trustedSocket(beside), pidFile };
     return { kind: 'pid-file', pidFile };
   }
-  throw new UsageError('say which process: --control SOCKET or --pid-file FILE (or set BATON_CONTROL or BATON_PID_FILE)');
+  throw new UsageError(
+    'say which process: --control SOCKET or --pid-file FILE (or set BATON_CONTROL or BATON_PID_FILE)',
+  );
 }
 
 /** `file`, unless another user could answer on it in the process's place. */
 function trustedSocket(file: string): string {
   const why = untrustedControlSocket(file);
   if (why !== undefined) {
-    throw new UsageError(`${why}: refusing to trust it, since whoever bound it would answer in the service's place; run baton as the user that runs the service (root's baton trusts only its own and root's sockets)`);
+    throw new UsageError(
+      `${why}: refusing to trust it, since whoever bound it would answer in the service's place; run baton as the user that runs the service (root's baton trusts only its own and root's sockets)`,
+    );
   }
   return file;
 }

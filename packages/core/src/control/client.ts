@@ -22,19 +22,35 @@ export interface ControlExchange {
 function describeConnectError(file: string, error: NodeJS.ErrnoException): ControlClientError {
   switch (error.code) {
     case 'ENOENT':
-      return new ControlClientError(`control socket ${file} does not exist: is the process running with --control ${file} (or BATON_CONTROL)?`, 'ENOENT');
+      return new ControlClientError(
+        `control socket ${file} does not exist: is the process running with --control ${file} (or BATON_CONTROL)?`,
+        'ENOENT',
+      );
     case 'ECONNREFUSED':
-      return new ControlClientError(`nobody is listening on control socket ${file} (a stale file from a process that died?)`, 'ECONNREFUSED');
+      return new ControlClientError(
+        `nobody is listening on control socket ${file} (a stale file from a process that died?)`,
+        'ECONNREFUSED',
+      );
     case 'EACCES':
     case 'EPERM':
-      return new ControlClientError(`permission denied on control socket ${file}: it only accepts its owner (mode 0600); run as that user`, error.code);
+      return new ControlClientError(
+        `permission denied on control socket ${file}: it only accepts its owner (mode 0600); run as that user`,
+        error.code,
+      );
     default:
-      return new ControlClientError(`cannot connect to control socket ${file}: ${error.message}`, error.code ?? 'ECONNECT');
+      return new ControlClientError(
+        `cannot connect to control socket ${file}: ${error.message}`,
+        error.code ?? 'ECONNECT',
+      );
   }
 }
 
 /** Sends one request and streams the answer's events to `onEvent`. */
-export function sendControlRequest(file: string, request: ControlRequest, onEvent: (event: ControlEvent) => void = () => undefined): ControlExchange {
+export function sendControlRequest(
+  file: string,
+  request: ControlRequest,
+  onEvent: (event: ControlEvent) => void = () => undefined,
+): ControlExchange {
   const socket = net.connect(file);
   let resolveResult!: (event: Extract<ControlEvent, { type: 'result' }>) => void;
   let rejectResult!: (error: Error) => void;
@@ -48,7 +64,10 @@ export function sendControlRequest(file: string, request: ControlRequest, onEven
   let gotResult = false;
   const closed = new Promise<void>((resolve) => {
     socket.once('close', () => {
-      if (!gotResult) rejectResult(new ControlClientError(`control socket ${file} closed the connection before answering`, 'ECLOSED'));
+      if (!gotResult)
+        rejectResult(
+          new ControlClientError(`control socket ${file} closed the connection before answering`, 'ECLOSED'),
+        );
       resolve();
     });
   });

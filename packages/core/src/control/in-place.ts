@@ -25,7 +25,12 @@ export class InPlaceControl {
   private constructor(readonly file: string) {}
 
   /** Throws ERR_BATON_INVALID_OPTION (synchronously, from the first listen()) for a bad path. */
-  static start(given: string, inheritance: Inheritance, generation: InPlaceGeneration, log: LifecycleLog): InPlaceControl {
+  static start(
+    given: string,
+    inheritance: Inheritance,
+    generation: InPlaceGeneration,
+    log: LifecycleLog,
+  ): InPlaceControl {
     const file = checkControlPath(given);
     const control = new InPlaceControl(file);
     const target = inPlaceTarget(generation);
@@ -103,7 +108,12 @@ function inPlaceTarget(generation: InPlaceGeneration): ControlTarget {
 }
 
 export function inPlaceStatus(status: Status): ControlStatus {
-  const state: GenerationSummary['state'] = status.phase === 'retiring' ? 'draining' : status.phase === 'idle' || status.phase === 'starting' ? 'starting' : 'ready';
+  const state: GenerationSummary['state'] =
+    status.phase === 'retiring'
+      ? 'draining'
+      : status.phase === 'idle' || status.phase === 'starting'
+        ? 'starting'
+        : 'ready';
   const generations: GenerationSummary[] = [
     {
       pid: status.pid,
@@ -119,7 +129,12 @@ export function inPlaceStatus(status: Status): ControlStatus {
     pid: status.pid,
     phase: status.phase,
     uptimeMs: status.uptimeMs,
-    workers: { wanted: 1, ready: count('ready'), starting: count('starting') + (status.phase === 'reloading' ? 1 : 0), draining: count('draining') },
+    workers: {
+      wanted: 1,
+      ready: count('ready'),
+      starting: count('starting') + (status.phase === 'reloading' ? 1 : 0),
+      draining: count('draining'),
+    },
     generations,
     connections: status.connections,
     listeners: status.listeners.map((l) => ({ key: l.key, ...(l.fd !== undefined ? { fd: l.fd } : {}) })),

@@ -113,11 +113,18 @@ export class ControlServer {
       stopReading();
       this.log.debug('control', `control request refused: ${why}`);
       // Answered once; then the connection goes, whatever the client still has in flight.
-      if (!socket.destroyed) socket.end(`${JSON.stringify({ type: 'result', ok: false, error: refused(why) } satisfies ControlEvent)}\n`, () => socket.destroy());
+      if (!socket.destroyed)
+        socket.end(
+          `${JSON.stringify({ type: 'result', ok: false, error: refused(why) } satisfies ControlEvent)}\n`,
+          () => socket.destroy(),
+        );
       // A client that does not read its answer must not hold the connection either.
       setTimeout(() => socket.destroy(), 1000).unref();
     };
-    const deadline = setTimeout(() => refuse(`no complete request line within ${REQUEST_DEADLINE_MS / 1000} s of connecting`), REQUEST_DEADLINE_MS);
+    const deadline = setTimeout(
+      () => refuse(`no complete request line within ${REQUEST_DEADLINE_MS / 1000} s of connecting`),
+      REQUEST_DEADLINE_MS,
+    );
     deadline.unref();
     socket.once('close', () => {
       stopReading();
@@ -199,7 +206,9 @@ export class ControlServer {
         this.finish(socket, {
           type: 'result',
           ok: false,
-          error: refused(`unknown command ${JSON.stringify((request as { command?: unknown })?.command)}: expected status or reload`),
+          error: refused(
+            `unknown command ${JSON.stringify((request as { command?: unknown })?.command)}: expected status or reload`,
+          ),
         });
     }
   }

@@ -18,7 +18,8 @@ export const CONTROL_SOCKET_MODE = 0o600;
 export function checkControlPath(given: string): string {
   const file = path.resolve(given);
   const dir = path.dirname(file);
-  const bad = (why: string): BatonError => new BatonError('ERR_BATON_INVALID_OPTION', `control socket ${given}: ${why}`);
+  const bad = (why: string): BatonError =>
+    new BatonError('ERR_BATON_INVALID_OPTION', `control socket ${given}: ${why}`);
   let dirStat: fs.Stats;
   try {
     dirStat = fs.statSync(dir);
@@ -27,7 +28,9 @@ export function checkControlPath(given: string): string {
   }
   if (!dirStat.isDirectory()) throw bad(`${dir} is not a directory`);
   if ((dirStat.mode & 0o002) !== 0 && (dirStat.mode & 0o1000) === 0) {
-    throw bad(`directory ${dir} is writable by every user and not sticky: anyone could replace the socket; use a directory only you can write to`);
+    throw bad(
+      `directory ${dir} is writable by every user and not sticky: anyone could replace the socket; use a directory only you can write to`,
+    );
   }
   try {
     fs.accessSync(dir, fs.constants.W_OK);
@@ -35,7 +38,8 @@ export function checkControlPath(given: string): string {
     throw bad(`directory ${dir} is not writable`);
   }
   // Unix socket paths are limited to 107 bytes on Linux (104 on macOS).
-  if (Buffer.byteLength(file) > 100) throw bad(`path is ${Buffer.byteLength(file)} bytes long; unix sockets allow about 100`);
+  if (Buffer.byteLength(file) > 100)
+    throw bad(`path is ${Buffer.byteLength(file)} bytes long; unix sockets allow about 100`);
   try {
     const stat = fs.lstatSync(file);
     if (!stat.isSocket()) throw bad('exists and is not a socket; refusing to replace it');
@@ -52,10 +56,15 @@ export function checkControlPath(given: string): string {
  * first, in a directory they can write to, and answering "reload ok". So the socket (and a symlink at
  * its name) must belong to `uid` or root, in a directory nobody else could swap it in.
  */
-export function untrustedControlSocket(file: string, ids: { uid: number; gid: number } | undefined = currentIds()): string | undefined {
+export function untrustedControlSocket(
+  file: string,
+  ids: { uid: number; gid: number } | undefined = currentIds(),
+): string | undefined {
   if (ids === undefined) return undefined;
   const owner = (uid: number, what: string): string | undefined =>
-    uid === ids.uid || uid === 0 ? undefined : `control socket ${file}${what} belongs to ${describeUid(uid)}, not to ${trustedOwners(ids.uid)}`;
+    uid === ids.uid || uid === 0
+      ? undefined
+      : `control socket ${file}${what} belongs to ${describeUid(uid)}, not to ${trustedOwners(ids.uid)}`;
   let stat: fs.Stats;
   try {
     const link = fs.lstatSync(file);
@@ -72,7 +81,8 @@ export function untrustedControlSocket(file: string, ids: { uid: number; gid: nu
   const dir = path.dirname(path.resolve(file));
   try {
     const writers = otherWriters(fs.statSync(dir), ids.uid, ids.gid);
-    if (writers !== undefined && !writers.sticky) return `control socket ${file} is in directory ${dir}, which ${writers.why}: another user could replace it`;
+    if (writers !== undefined && !writers.sticky)
+      return `control socket ${file} is in directory ${dir}, which ${writers.why}: another user could replace it`;
   } catch {
     // The directory went away: connecting will say so.
   }
@@ -80,7 +90,9 @@ export function untrustedControlSocket(file: string, ids: { uid: number; gid: nu
 }
 
 function currentIds(): { uid: number; gid: number } | undefined {
-  return typeof process.geteuid === 'function' && typeof process.getegid === 'function' ? { uid: process.geteuid(), gid: process.getegid() } : undefined;
+  return typeof process.geteuid === 'function' && typeof process.getegid === 'function'
+    ? { uid: process.geteuid(), gid: process.getegid() }
+    : undefined;
 }
 
 /** A socket file left by a process that died: remove it. One that still answers belongs to a live process. */
@@ -94,7 +106,8 @@ export async function removeIfStale(file: string): Promise<void> {
     });
     probe.once('error', () => resolve(false));
   });
-  if (live) throw new BatonError('ERR_BATON_INVALID_OPTION', `control socket ${file} is in use by another running process`);
+  if (live)
+    throw new BatonError('ERR_BATON_INVALID_OPTION', `control socket ${file} is in use by another running process`);
   fs.rmSync(file, { force: true });
 }
 

@@ -211,7 +211,11 @@ export class Generation {
     const fds: number[] = [];
     for (const listener of handed) {
       const fd = handleFd(listener.server);
-      if (fd === undefined) throw new BatonError('ERR_BATON_UNSUPPORTED', `${listener.key}: the listening socket has no file descriptor to hand over`);
+      if (fd === undefined)
+        throw new BatonError(
+          'ERR_BATON_UNSUPPORTED',
+          `${listener.key}: the listening socket has no file descriptor to hand over`,
+        );
       fds.push(fd);
     }
     return { keys: handed.map((l) => l.key), fds };
@@ -231,7 +235,8 @@ export class Generation {
     this.phase = 'serving';
     this.readyAt = this.host.now();
     const closed = closeUnclaimed(this.inheritance);
-    if (closed.length > 0) this.log.info('close-unused', `closed inherited fds the new code does not listen on: ${closed.join(', ')}`);
+    if (closed.length > 0)
+      this.log.info('close-unused', `closed inherited fds the new code does not listen on: ${closed.join(', ')}`);
     const described = this.listeners.map((l) => describeListener(l)).join(', ');
     this.warnAboutNeighbours();
     this.upstream.ready(
@@ -243,7 +248,10 @@ export class Generation {
 
   private async runReload(): Promise<ReloadResult> {
     if (this.phase === 'idle' || this.phase === 'starting') {
-      throw new BatonError('ERR_BATON_NOT_LISTENING', `pid ${this.host.pid} cannot reload before it is ready (phase ${this.phase})`);
+      throw new BatonError(
+        'ERR_BATON_NOT_LISTENING',
+        `pid ${this.host.pid} cannot reload before it is ready (phase ${this.phase})`,
+      );
     }
     if (this.phase === 'retiring' || this.phase === 'standby') {
       const successor = this.upstream.relations().successorPid;
@@ -262,13 +270,25 @@ export class Generation {
       const failure = errorToWire(error);
       // Nothing changed here: keep serving, and let the next reload try again.
       if (this.phase === 'reloading') this.phase = 'serving';
-      this.lastReload = { ok: false, at: new Date(this.host.now()).toISOString(), code: failure.code, message: failure.message };
+      this.lastReload = {
+        ok: false,
+        at: new Date(this.host.now()).toISOString(),
+        code: failure.code,
+        message: failure.message,
+      };
       const now = this.stopSignals > 0 ? 'stopping as asked' : 'still serving';
-      this.log.error('reload-failed', `reload failed, ${now} as pid ${this.host.pid}: ${failure.message}`, { code: failure.code });
+      this.log.error('reload-failed', `reload failed, ${now} as pid ${this.host.pid}: ${failure.message}`, {
+        code: failure.code,
+      });
       if (this.stopSignals > 0) this.retire('shutdown');
       throw error;
     }
-    this.lastReload = { ok: true, at: new Date(this.host.now()).toISOString(), pid: result.pid, readyMs: result.readyMs };
+    this.lastReload = {
+      ok: true,
+      at: new Date(this.host.now()).toISOString(),
+      pid: result.pid,
+      readyMs: result.readyMs,
+    };
     // In place the upstream has already handed over; under `baton run` the supervisor retires us.
     if (this.phase === 'reloading') this.phase = 'serving';
     if (this.stopSignals > 0 && this.phase === 'serving') this.retire('shutdown');
@@ -279,7 +299,10 @@ export class Generation {
     if (this.phase === 'retiring' || this.phase === 'standby' || this.phase === 'stopping') {
       const successor = this.upstream.relations().successorPid;
       const to = successor !== undefined ? ` (pid ${successor} serves now)` : '';
-      this.log.info('reload-ignored', `SIGHUP ignored: pid ${this.host.pid} is ${this.phase === 'stopping' ? 'stopping' : 'retiring'}${to}`);
+      this.log.info(
+        'reload-ignored',
+        `SIGHUP ignored: pid ${this.host.pid} is ${this.phase === 'stopping' ? 'stopping' : 'retiring'}${to}`,
+      );
       return;
     }
     if (this.reloadInFlight) {
@@ -303,7 +326,10 @@ export class Generation {
     if (this.phase === 'reloading') {
       // Invariant 8: a stop beats a reload. The successor still starting is killed; the reload fails
       // and this generation drains and exits (runReload sees the stop), so the service stops.
-      this.log.info('stop', `${signal}: the reload in progress ends first (a successor still starting is killed), then this generation drains and exits`);
+      this.log.info(
+        'stop',
+        `${signal}: the reload in progress ends first (a successor still starting is killed), then this generation drains and exits`,
+      );
       this.upstream.cancelReload(signal);
       return;
     }
@@ -323,7 +349,10 @@ export class Generation {
       // Kubernetes and load balancers keep sending new connections for a while after SIGTERM: serve
       // them normally, report not ready, and only then drain.
       this.phase = 'stopping';
-      this.log.info('stop', `${signal}: still accepting for ${delay} ms (reporting not ready), then draining and exiting`);
+      this.log.info(
+        'stop',
+        `${signal}: still accepting for ${delay} ms (reporting not ready), then draining and exiting`,
+      );
       this.host.setTimeout(() => {
         this.log.info('stop', `shutdown delay of ${delay} ms over: draining and exiting`);
         this.retire('shutdown');
@@ -381,7 +410,12 @@ export class Generation {
     }
     this.drainRun = undefined;
     this.phase = 'serving';
-    this.lastReload = { ok: false, at: new Date(this.host.now()).toISOString(), code: 'ERR_BATON_ROLLED_BACK', message: why };
+    this.lastReload = {
+      ok: false,
+      at: new Date(this.host.now()).toISOString(),
+      code: 'ERR_BATON_ROLLED_BACK',
+      message: why,
+    };
     return missing;
   }
 
@@ -404,7 +438,12 @@ export class Generation {
     const budget = this.options.drainTimeoutMs;
     const forced = results.reduce((n, r) => n + r.forced, 0);
     const elapsed = this.host.now() - startedAt;
-    if (forced > 0) this.log.warn('drained', `drain deadline of ${budget} ms reached: closed ${forced} connections by force; exiting`, { forced });
+    if (forced > 0)
+      this.log.warn(
+        'drained',
+        `drain deadline of ${budget} ms reached: closed ${forced} connections by force; exiting`,
+        { forced },
+      );
     else this.log.info('drained', `drained in ${(elapsed / 1000).toFixed(1)} s; exiting`, { durationMs: elapsed });
     this.upstream.drained(elapsed, forced);
     // One budget for the whole stop: the hooks get what the drain left of it.
@@ -438,7 +477,10 @@ export class Generation {
     // The hooks start with the drain (close WebSockets now, not after) and are awaited, within its deadline.
     const hooks = this.runHooks(this.drainHooks, 'onDrain', (hook) => hook({ reason, upgradedSockets }));
     const hooksWithin = this.within(hooks, deadline, () =>
-      this.log.warn('drain-hook', `onDrain hooks still running when the drain deadline of ${deadline} ms ran out; going on`),
+      this.log.warn(
+        'drain-hook',
+        `onDrain hooks still running when the drain deadline of ${deadline} ms ran out; going on`,
+      ),
     );
     this.drainRun = Promise.all([drains, hooksWithin]).then(([results]) => ({ results, startedAt }));
     return this.drainRun;
@@ -449,7 +491,10 @@ export class Generation {
     if (this.exitHooks.length === 0) return;
     const hooks = this.runHooks(this.exitHooks, 'onExit', (hook) => hook());
     await this.within(hooks, timeoutMs, () =>
-      this.log.warn('exit-hook', `onExit hooks still running when the stop budget of ${budgetMs} ms ran out; exiting anyway`),
+      this.log.warn(
+        'exit-hook',
+        `onExit hooks still running when the stop budget of ${budgetMs} ms ran out; exiting anyway`,
+      ),
     );
   }
 
@@ -460,7 +505,9 @@ export class Generation {
       hooks.map((hook) =>
         Promise.resolve()
           .then(() => call(hook))
-          .catch((error: unknown) => this.log.error(event, `${kind} hook failed: ${(error as Error)?.message ?? error}`)),
+          .catch((error: unknown) =>
+            this.log.error(event, `${kind} hook failed: ${(error as Error)?.message ?? error}`),
+          ),
       ),
     ).then(() => undefined);
   }

@@ -26,15 +26,23 @@ export interface SuccessorCommand {
  * The same command that started this process: node, its flags (loaders from tsx and --require
  * travel in execArgv), the script and its arguments. NODE_OPTIONS travels in the environment.
  */
-export function successorCommand(host: Pick<Host, 'argv' | 'execArgv' | 'execPath' | 'scriptAsGiven' | 'startCwd'>): SuccessorCommand {
+export function successorCommand(
+  host: Pick<Host, 'argv' | 'execArgv' | 'execPath' | 'scriptAsGiven' | 'startCwd'>,
+): SuccessorCommand {
   if (host.argv[1] === undefined || host.argv[1] === '') {
-    throw new BatonError('ERR_BATON_UNSUPPORTED', 'reload needs a script path: this process was started with node -e, -p or stdin');
+    throw new BatonError(
+      'ERR_BATON_UNSUPPORTED',
+      'reload needs a script path: this process was started with node -e, -p or stdin',
+    );
   }
   // As typed, so it resolves anew from the (logical) start directory: a switched symlink takes effect.
   const script = host.scriptAsGiven ?? host.argv[1];
   const resolved = path.resolve(host.startCwd, script);
   if (!fs.existsSync(resolved)) {
-    throw new BatonError('ERR_BATON_SPAWN_FAILED', `cannot start next generation: script ${resolved} does not exist (started as ${script} in ${host.startCwd})`);
+    throw new BatonError(
+      'ERR_BATON_SPAWN_FAILED',
+      `cannot start next generation: script ${resolved} does not exist (started as ${script} in ${host.startCwd})`,
+    );
   }
   const dropped: string[] = [];
   const flags: string[] = [];
@@ -102,12 +110,14 @@ export class InPlaceUpstream implements Upstream {
     const options = port.options();
     if (options.pidFile !== undefined) assertPidFileWritable(options.pidFile);
     // The control socket travels with the listeners, so it outlives every reload.
-    if (options.control !== undefined) this.control = InPlaceControl.start(options.control, this.inheritance, port, port.log);
+    if (options.control !== undefined)
+      this.control = InPlaceControl.start(options.control, this.inheritance, port, port.log);
     if (this.inheritance.source === 'none') {
       const warning = wrapperWarning(this.host.env, this.host.pid, this.host.ppid, options.pidFile !== undefined);
       if (warning) port.log.warn('wrapper', warning);
     }
-    if (this.inheritance.predecessorGone) port.log.warn('predecessor-gone', predecessorGone(this.inheritance.predecessorPid));
+    if (this.inheritance.predecessorGone)
+      port.log.warn('predecessor-gone', predecessorGone(this.inheritance.predecessorPid));
   }
 
   bound(_key: string, _server: net.Server): void {
@@ -117,7 +127,8 @@ export class InPlaceUpstream implements Upstream {
   ready(listeners: ServedListener[], described: string, readyMs: number): void {
     const { log } = this.port;
     const predecessor = this.inheritance.predecessorPid;
-    const connected = predecessor !== undefined && !this.inheritance.predecessorGone && this.host.parent?.connected === true;
+    const connected =
+      predecessor !== undefined && !this.inheritance.predecessorGone && this.host.parent?.connected === true;
     try {
       // A successor takes over the pid file once its predecessor stopped accepting (see tellPredecessor);
       // one that could not write it must not take over at all, so that is checked now.
@@ -145,7 +156,10 @@ export class InPlaceUpstream implements Upstream {
     void this.tellPredecessor(predecessor, listeners).catch((error: Error) => {
       log.error('ready', `cannot tell pid ${predecessor} that this generation is ready: ${error.message}`);
     });
-    log.info('ready', `generation ${this.host.pid} ready ${readyMs} ms after loading baton, on ${described}; telling pid ${predecessor}`);
+    log.info(
+      'ready',
+      `generation ${this.host.pid} ready ${readyMs} ms after loading baton, on ${described}; telling pid ${predecessor}`,
+    );
   }
 
   /**
@@ -155,7 +169,10 @@ export class InPlaceUpstream implements Upstream {
    */
   private async tellPredecessor(predecessor: number, listeners: ServedListener[]): Promise<void> {
     const parent = this.host.parent as ParentChannel;
-    const copies = listeners.map(({ key, server }) => ({ key, handle: (server as unknown as { _handle?: unknown })._handle }));
+    const copies = listeners.map(({ key, server }) => ({
+      key,
+      handle: (server as unknown as { _handle?: unknown })._handle,
+    }));
     if (this.control) copies.push({ key: this.control.key, handle: this.control.handle() });
     for (const { key, handle } of copies) if (handle) await parent.send({ baton: 'listener', key }, handle);
     await this.host.notify({ MAINPID: this.host.pid, READY: 1 });
@@ -184,7 +201,10 @@ export class InPlaceUpstream implements Upstream {
         resolve();
       };
       const timer = this.host.setTimeout(() => {
-        this.port.log.warn('pid-file', `pid ${predecessor} did not confirm the handover within ${HANDOVER_WAIT_MS} ms; taking over the pid file`);
+        this.port.log.warn(
+          'pid-file',
+          `pid ${predecessor} did not confirm the handover within ${HANDOVER_WAIT_MS} ms; taking over the pid file`,
+        );
         finish();
       }, HANDOVER_WAIT_MS);
       parent.onMessage((message) => {
@@ -207,7 +227,10 @@ export class InPlaceUpstream implements Upstream {
   async reload(): Promise<ReloadResult> {
     const { log } = this.port;
     if (this.host.platform === 'win32') {
-      throw new BatonError('ERR_BATON_UNSUPPORTED', 'reload is not supported on Windows: listening sockets cannot be inherited');
+      throw new BatonError(
+        'ERR_BATON_UNSUPPORTED',
+        'reload is not supported on Windows: listening sockets cannot be inherited',
+      );
     }
     const sockets = this.port.handoff();
     const control = this.control?.handoff();
@@ -239,7 +262,9 @@ export class InPlaceUpstream implements Upstream {
     });
     let readyMs: number;
     try {
-      ({ readyMs } = await waitForReady(child, { timeoutMs: this.port.options().readyTimeoutMs }, () => this.host.now()));
+      ({ readyMs } = await waitForReady(child, { timeoutMs: this.port.options().readyTimeoutMs }, () =>
+        this.host.now(),
+      ));
       // A stop signal that came while the ready message was on its way still wins.
       if (starting.cancelledBy) {
         await child.kill();
@@ -252,9 +277,13 @@ export class InPlaceUpstream implements Upstream {
       this.undoFailedSuccessor(error as BatonError);
       void this.host.notify({ READY: 1 });
       if (starting.cancelledBy) {
-        throw new BatonError('ERR_BATON_RETIRING', `reload cancelled by ${starting.cancelledBy}: next generation pid ${child.pid} was killed before it took over`, {
-          pid: child.pid,
-        });
+        throw new BatonError(
+          'ERR_BATON_RETIRING',
+          `reload cancelled by ${starting.cancelledBy}: next generation pid ${child.pid} was killed before it took over`,
+          {
+            pid: child.pid,
+          },
+        );
       }
       throw error;
     }
@@ -285,7 +314,10 @@ export class InPlaceUpstream implements Upstream {
     const starting = this.starting;
     if (!starting || starting.cancelledBy) return;
     starting.cancelledBy = signal;
-    this.port.log.info('reload', `${signal}: killing next generation pid ${starting.child.pid}, which was still starting`);
+    this.port.log.info(
+      'reload',
+      `${signal}: killing next generation pid ${starting.child.pid}, which was still starting`,
+    );
     void starting.child.kill();
   }
 
@@ -368,7 +400,11 @@ export class InPlaceUpstream implements Upstream {
       }
       void this.host.notify({ MAINPID: this.host.pid, READY: 1 });
       log.error('rolled-back', why, { successorPid: child.pid });
-      if (missing.length > 0) log.error('rolled-back', `no copy of ${missing.join(', ')} came back from pid ${child.pid}: not accepting there`);
+      if (missing.length > 0)
+        log.error(
+          'rolled-back',
+          `no copy of ${missing.join(', ')} came back from pid ${child.pid}: not accepting there`,
+        );
     });
   }
 

@@ -33,7 +33,12 @@ export class SupervisedUpstream implements Upstream {
     this.channel.onDisconnect(() => {
       for (const [id, waiter] of this.pending) {
         this.pending.delete(id);
-        waiter.reject(new BatonError('ERR_BATON_RETIRING', `supervisor pid ${this.supervisorPid} went away before the reload finished`));
+        waiter.reject(
+          new BatonError(
+            'ERR_BATON_RETIRING',
+            `supervisor pid ${this.supervisorPid} went away before the reload finished`,
+          ),
+        );
       }
       if (this.retiring) return;
       port.log.warn('orphaned', `supervisor pid ${this.supervisorPid} is gone; draining and exiting`);

@@ -51,7 +51,11 @@ function sharedGeneration(): Generation {
   const global = globalThis as { [REGISTRY]?: Registered };
   const registered = global[REGISTRY];
   if (registered === undefined) {
-    const created: Registered = { protocol: PROTOCOL, generation: createGeneration(processHost()), loadedFrom: __dirname };
+    const created: Registered = {
+      protocol: PROTOCOL,
+      generation: createGeneration(processHost()),
+      loadedFrom: __dirname,
+    };
     global[REGISTRY] = created;
     return created.generation;
   }

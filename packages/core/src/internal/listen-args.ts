@@ -55,7 +55,8 @@ export function parseListenArgs(args: unknown[], cwd: string): ListenRequest {
 
   if (first !== null && typeof first === 'object') {
     const given = first as net.ListenOptions & { fd?: unknown; _handle?: unknown };
-    if (given._handle !== undefined) throw bad(args, 'listening on another server or handle object is not supported; pass { fd } instead');
+    if (given._handle !== undefined)
+      throw bad(args, 'listening on another server or handle object is not supported; pass { fd } instead');
     if (given.fd !== undefined && (typeof given.fd !== 'number' || !Number.isInteger(given.fd) || given.fd < 0)) {
       throw bad(args, `fd ${JSON.stringify(given.fd)} must be a whole number >= 0`);
     }

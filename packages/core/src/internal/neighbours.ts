@@ -17,7 +17,11 @@ export function unmanagedServers(handles: readonly unknown[], managed: ReadonlyS
     if (typeof asked === 'string' && asked.endsWith(':0')) continue;
     const address = handle.address();
     if (address === null) continue;
-    found.push(typeof address === 'string' ? `unix:${address}` : `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`);
+    found.push(
+      typeof address === 'string'
+        ? `unix:${address}`
+        : `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`,
+    );
   }
   return found;
 }

@@ -5,7 +5,9 @@ import { BatonError } from '../errors';
 
 /** This process's effective uid and gid; undefined where there are none (Windows). */
 function ourIds(): { uid: number; gid: number } | undefined {
-  return typeof process.geteuid === 'function' && typeof process.getegid === 'function' ? { uid: process.geteuid(), gid: process.getegid() } : undefined;
+  return typeof process.geteuid === 'function' && typeof process.getegid === 'function'
+    ? { uid: process.geteuid(), gid: process.getegid() }
+    : undefined;
 }
 
 /** `uid 1001 (mallory)`: the name from /etc/passwd when it has one. */
@@ -33,7 +35,8 @@ export function otherWriters(dir: fs.Stats, uid: number, gid: number): { why: st
   if (dir.uid !== uid && dir.uid !== 0) return { why: `belongs to ${describeUid(dir.uid)}`, sticky: false };
   const notSticky = sticky ? '' : ' and not sticky';
   if ((dir.mode & 0o002) !== 0) return { why: `is writable by every user (${mode})${notSticky}`, sticky };
-  if ((dir.mode & 0o020) !== 0 && dir.gid !== gid) return { why: `is writable by group ${dir.gid} (${mode})${notSticky}`, sticky };
+  if ((dir.mode & 0o020) !== 0 && dir.gid !== gid)
+    return { why: `is writable by group ${dir.gid} (${mode})${notSticky}`, sticky };
   return undefined;
 }
 
@@ -57,7 +60,9 @@ export function assertPidFileWritable(file: string, ids: { uid: number; gid: num
     // A writable regular file passes access(): without this, stat(file) below fails with a bare ENOTDIR.
     if (!fs.statSync(dir).isDirectory()) throw new Error(`${dir} is not a directory`);
   } catch (cause) {
-    throw new BatonError('ERR_BATON_PID_FILE', `pid file ${file}: directory ${dir} is missing or not writable`, { cause });
+    throw new BatonError('ERR_BATON_PID_FILE', `pid file ${file}: directory ${dir} is missing or not writable`, {
+      cause,
+    });
   }
   try {
     if (fs.statSync(file).isDirectory()) throw new BatonError('ERR_BATON_PID_FILE', `pid file ${file} is a directory`);
@@ -71,7 +76,10 @@ export function assertPidFileWritable(file: string, ids: { uid: number; gid: num
   const writers = otherWriters(fs.statSync(dir), ids.uid, ids.gid);
   if (writers === undefined) return;
   if (!writers.sticky) {
-    throw new BatonError('ERR_BATON_PID_FILE', `pid file ${file}: directory ${dir} ${writers.why}: another user could replace the pid file; ${KEEP_IT_PRIVATE}`);
+    throw new BatonError(
+      'ERR_BATON_PID_FILE',
+      `pid file ${file}: directory ${dir} ${writers.why}: another user could replace the pid file; ${KEEP_IT_PRIVATE}`,
+    );
   }
   let existing: fs.Stats;
   try {
@@ -150,9 +158,14 @@ export function processUids(pid: number, proc = '/proc'): { real: number; effect
  * file is opened once, without following a symlink at its name unless the link is trusted too, and
  * checked by fstat: what is read is what was checked. Missing or not a pid: undefined, as readPidFile.
  */
-export function readTrustedPidFile(file: string, ids: { uid: number; gid: number } | undefined = ourIds(), proc = '/proc'): number | undefined {
+export function readTrustedPidFile(
+  file: string,
+  ids: { uid: number; gid: number } | undefined = ourIds(),
+  proc = '/proc',
+): number | undefined {
   if (ids === undefined) return readPidFile(file);
-  const refuse = (why: string): BatonError => new BatonError('ERR_BATON_PID_FILE', `pid file ${file} ${why}; refusing to act on it`);
+  const refuse = (why: string): BatonError =>
+    new BatonError('ERR_BATON_PID_FILE', `pid file ${file} ${why}; refusing to act on it`);
   const trusted = (owner: number): boolean => owner === ids.uid || owner === 0;
   const READ = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK;
   let fd: number;
@@ -163,7 +176,8 @@ export function readTrustedPidFile(file: string, ids: { uid: number; gid: number
     // A symlink: its owner chose the target, so it must be trusted like the file.
     try {
       const link = fs.lstatSync(file);
-      if (!trusted(link.uid)) throw refuse(`is a symlink that belongs to ${describeUid(link.uid)}, not to ${trustedOwners(ids.uid)}`);
+      if (!trusted(link.uid))
+        throw refuse(`is a symlink that belongs to ${describeUid(link.uid)}, not to ${trustedOwners(ids.uid)}`);
       fd = fs.openSync(file, READ);
     } catch (inner) {
       if (inner instanceof BatonError) throw inner;
@@ -179,7 +193,8 @@ export function readTrustedPidFile(file: string, ids: { uid: number; gid: number
     if (!trusted(owner)) throw refuse(`belongs to ${describeUid(owner)}, not to ${trustedOwners(ids.uid)}`);
     const dir = path.dirname(path.resolve(file));
     const writers = otherWriters(fs.statSync(dir), ids.uid, ids.gid);
-    if (writers !== undefined && !writers.sticky) throw refuse(`is in directory ${dir}, which ${writers.why}: another user could replace it`);
+    if (writers !== undefined && !writers.sticky)
+      throw refuse(`is in directory ${dir}, which ${writers.why}: another user could replace it`);
     text = fs.readFileSync(fd, 'utf8').trim();
   } finally {
     fs.closeSync(fd);
@@ -188,7 +203,9 @@ export function readTrustedPidFile(file: string, ids: { uid: number; gid: number
   const pid = Number(text);
   const runsAs = processUids(pid, proc);
   if (runsAs !== undefined && runsAs.real !== owner && runsAs.effective !== owner) {
-    throw refuse(`names pid ${pid}, which runs as ${describeUid(runsAs.effective)}, but the file belongs to ${describeUid(owner)}: a stale file whose pid was reused, or a planted one`);
+    throw refuse(
+      `names pid ${pid}, which runs as ${describeUid(runsAs.effective)}, but the file belongs to ${describeUid(owner)}: a stale file whose pid was reused, or a planted one`,
+    );
   }
   return pid;
 }

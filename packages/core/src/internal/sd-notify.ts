@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
 
 /** The notification fields baton sends (sd_notify(3)): READY, RELOADING with MONOTONIC_USEC, MAINPID, STATUS. */
-export type NotifyFields = Partial<Record<'READY' | 'RELOADING' | 'MAINPID' | 'STATUS' | 'MONOTONIC_USEC' | 'STOPPING', string | number | bigint>>;
+export type NotifyFields = Partial<
+  Record<'READY' | 'RELOADING' | 'MAINPID' | 'STATUS' | 'MONOTONIC_USEC' | 'STOPPING', string | number | bigint>
+>;
 
 /** Found on these machines; systemd ships it wherever NOTIFY_SOCKET can be set. */
 export const SYSTEMD_NOTIFY = 'systemd-notify';
@@ -19,7 +21,10 @@ export function notifySystemd(fields: NotifyFields, env: NodeJS.ProcessEnv = pro
   const args = Object.entries(fields).map(([name, value]) => `${name}=${String(value)}`);
   return new Promise<void>((resolve) => {
     try {
-      const child = spawn(SYSTEMD_NOTIFY, args, { stdio: 'ignore', env: { PATH: env.PATH ?? '/usr/bin:/bin', NOTIFY_SOCKET: socket } });
+      const child = spawn(SYSTEMD_NOTIFY, args, {
+        stdio: 'ignore',
+        env: { PATH: env.PATH ?? '/usr/bin:/bin', NOTIFY_SOCKET: socket },
+      });
       // No systemd-notify on this machine: nothing to tell, and nothing we can do about it.
       child.once('error', () => resolve());
       child.once('exit', () => resolve());

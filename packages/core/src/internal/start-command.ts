@@ -12,7 +12,11 @@ import path from 'node:path';
  * The working directory as the operator named it: the shell's PWD when it is absolute and names the
  * same directory as the kernel's cwd (symlinks resolved); the kernel's cwd otherwise.
  */
-export function logicalCwd(env: NodeJS.ProcessEnv, physicalCwd: string, realpath: (p: string) => string = fs.realpathSync): string {
+export function logicalCwd(
+  env: NodeJS.ProcessEnv,
+  physicalCwd: string,
+  realpath: (p: string) => string = fs.realpathSync,
+): string {
   const pwd = env.PWD;
   if (pwd === undefined || !path.isAbsolute(pwd) || pwd === physicalCwd) return physicalCwd;
   try {
@@ -27,7 +31,12 @@ export function logicalCwd(env: NodeJS.ProcessEnv, physicalCwd: string, realpath
  * from /proc/self/cmdline, when it is the one Node runs (argv[1]). Node made argv[1] absolute from
  * the kernel's cwd, through any symlink in it; the given form re-resolves at every reload.
  */
-export function scriptAsGiven(cmdline: readonly string[], execArgv: readonly string[], argv: readonly string[], physicalCwd: string): string | undefined {
+export function scriptAsGiven(
+  cmdline: readonly string[],
+  execArgv: readonly string[],
+  argv: readonly string[],
+  physicalCwd: string,
+): string | undefined {
   const index = 1 + execArgv.length;
   const given = cmdline[index];
   const script = argv[1];

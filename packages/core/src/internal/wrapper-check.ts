@@ -4,7 +4,12 @@ import fs from 'node:fs';
  * An in-place reload replaces this process with a new one (a new PID), as endless does.
  * Whatever watches this PID loses track of the service. Say so once, at start-up, with the fix.
  */
-export function wrapperWarning(env: NodeJS.ProcessEnv, pid: number, ppid: number, hasPidFile: boolean): string | undefined {
+export function wrapperWarning(
+  env: NodeJS.ProcessEnv,
+  pid: number,
+  ppid: number,
+  hasPidFile: boolean,
+): string | undefined {
   const fix = 'run `baton run -- node <script>` (supervised mode, one stable PID) or start node directly';
   if (pid === 1) {
     return `running as PID 1 (a container?): when an in-place reload hands over, this process exits and the container stops; ${fix}`;
@@ -12,7 +17,11 @@ export function wrapperWarning(env: NodeJS.ProcessEnv, pid: number, ppid: number
   const parent = parentCommand(ppid);
   // npm_* variables pass down to every descendant of a script (a test runner's servers too), so they
   // only count when the parent is the package manager or the `sh -c <script>` it runs scripts with.
-  if (env.npm_lifecycle_event !== undefined && parent !== undefined && isScriptRunner(parent, env.npm_lifecycle_script)) {
+  if (
+    env.npm_lifecycle_event !== undefined &&
+    parent !== undefined &&
+    isScriptRunner(parent, env.npm_lifecycle_script)
+  ) {
     const runner = (env.npm_config_user_agent ?? 'npm').split('/')[0];
     return `started by \`${runner} run ${env.npm_lifecycle_event}\`: ${runner} does not forward SIGHUP and exits when this process hands over; ${fix}`;
   }

@@ -18,8 +18,10 @@ const WRAPPERS: Record<string, string> = {
   pnpm: 'pnpm runs your script in a child of its own and keeps the IPC channel; put `baton run -- node server.js` in the start script instead',
   yarn: 'yarn runs your script in a child of its own and keeps the IPC channel; put `baton run -- node server.js` in the start script instead',
   tsx: 'tsx starts your app as a child of its own, without the inherited sockets; run `baton run -- node --import tsx server.ts` (one process) instead',
-  nodemon: 'nodemon restarts the app itself and does not pass the sockets on; baton run already restarts and reloads workers',
-  'ts-node-dev': 'ts-node-dev starts your app as a child of its own, without the inherited sockets; use `node --require ts-node/register server.ts`',
+  nodemon:
+    'nodemon restarts the app itself and does not pass the sockets on; baton run already restarts and reloads workers',
+  'ts-node-dev':
+    'ts-node-dev starts your app as a child of its own, without the inherited sockets; use `node --require ts-node/register server.ts`',
 };
 
 /**
@@ -30,7 +32,10 @@ const WRAPPERS: Record<string, string> = {
 export function resolveWorkerCommand(argv: string[], cwd: string): WorkerCommand {
   const [first, ...rest] = argv;
   if (first === undefined || first === '') {
-    throw new BatonError('ERR_BATON_INVALID_OPTION', 'baton run needs the command to run after --, e.g. `baton run -- node server.js`');
+    throw new BatonError(
+      'ERR_BATON_INVALID_OPTION',
+      'baton run needs the command to run after --, e.g. `baton run -- node server.js`',
+    );
   }
   const base = path.basename(first).replace(/\.(cmd|exe)$/i, '');
   const why = WRAPPERS[base];

@@ -11,11 +11,15 @@ export interface SupervisorHealth {
 
 /** `127.0.0.1:9000`, `:9000`, `9000`, `[::1]:9000`, `unix:/run/app/health.sock` or `/run/app/health.sock`. */
 export function parseHealthAddress(value: string, cwd: string): { port: number; host?: string } | { path: string } {
-  if (value.startsWith('unix:') || value.startsWith('/') || value.startsWith('./')) return { path: path.resolve(cwd, value.replace(/^unix:/, '')) };
+  if (value.startsWith('unix:') || value.startsWith('/') || value.startsWith('./'))
+    return { path: path.resolve(cwd, value.replace(/^unix:/, '')) };
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d+)$|^(\d+)$/.exec(value);
   const port = Number(match?.[3] ?? match?.[4]);
   if (!match || port > 65535) {
-    throw new BatonError('ERR_BATON_INVALID_OPTION', `--health ${JSON.stringify(value)} is invalid: expected PORT, HOST:PORT, [IPv6]:PORT or unix:/path`);
+    throw new BatonError(
+      'ERR_BATON_INVALID_OPTION',
+      `--health ${JSON.stringify(value)} is invalid: expected PORT, HOST:PORT, [IPv6]:PORT or unix:/path`,
+    );
   }
   const host = match[1] ?? match[2] ?? '';
   return host === '' ? { port } : { port, host };
@@ -26,7 +30,12 @@ export function parseHealthAddress(value: string, cwd: string): { port: number; 
  * Kubernetes probe or a load balancer: GET /ready is 200 while at least one worker serves and the
  * service is not stopping, 503 otherwise; GET /live is 200 whenever the supervisor answers.
  */
-export function startHealthServer(address: string, cwd: string, state: () => SupervisorHealth, log: LifecycleLog): Promise<http.Server> {
+export function startHealthServer(
+  address: string,
+  cwd: string,
+  state: () => SupervisorHealth,
+  log: LifecycleLog,
+): Promise<http.Server> {
   const where = parseHealthAddress(address, cwd);
   const server = http.createServer((req, res) => {
     const pathname = (req.url ?? '').split('?')[0];
@@ -44,7 +53,9 @@ export function startHealthServer(address: string, cwd: string, state: () => Sup
     }
   });
   return new Promise((resolve, reject) => {
-    server.once('error', (error) => reject(new BatonError('ERR_BATON_INVALID_OPTION', `--health ${address}: ${error.message}`, { cause: error })));
+    server.once('error', (error) =>
+      reject(new BatonError('ERR_BATON_INVALID_OPTION', `--health ${address}: ${error.message}`, { cause: error })),
+    );
     server.listen(where, () => {
       log.info('health', `health probes on ${address}: GET /ready, GET /live`);
       resolve(server);

@@ -9,7 +9,13 @@ export interface BoundAddress {
   handle: RawHandle & { fd: number };
 }
 
-type CreateServerHandle = (address: string | null, port: number, addressType: number, fd?: number, flags?: number) => (RawHandle & { fd: number }) | number;
+type CreateServerHandle = (
+  address: string | null,
+  port: number,
+  addressType: number,
+  fd?: number,
+  flags?: number,
+) => (RawHandle & { fd: number }) | number;
 
 /**
  * `--listen ADDRESS`: bind (but do not listen on) a socket before any worker starts, the way
@@ -19,8 +25,10 @@ type CreateServerHandle = (address: string | null, port: number, addressType: nu
  */
 export function bindListenFlag(value: string, cwd: string): BoundAddress {
   const create = (net as unknown as { _createServerHandle?: CreateServerHandle })._createServerHandle;
-  if (typeof create !== 'function') throw new BatonError('ERR_BATON_UNSUPPORTED', '--listen is not supported by this Node.js version');
-  const bad = (why: string): BatonError => new BatonError('ERR_BATON_INVALID_OPTION', `--listen ${JSON.stringify(value)}: ${why}`);
+  if (typeof create !== 'function')
+    throw new BatonError('ERR_BATON_UNSUPPORTED', '--listen is not supported by this Node.js version');
+  const bad = (why: string): BatonError =>
+    new BatonError('ERR_BATON_INVALID_OPTION', `--listen ${JSON.stringify(value)}: ${why}`);
   let result: ReturnType<CreateServerHandle>;
   let label: string;
   if (value.startsWith('unix:') || value.startsWith('/') || value.startsWith('./')) {

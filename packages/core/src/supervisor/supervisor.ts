@@ -89,7 +89,9 @@ export class Supervisor implements ControlTarget {
     // systemd socket activation: the supervisor is the process LISTEN_PID names; workers get copies.
     const inherited = readInheritance(host.env, host.pid, host.ppid);
     if (inherited.source === 'systemd') {
-      inherited.sockets.forEach((socket, i) => this.inventory.addGiven(socket.fd, socket.name === 'unknown' ? `systemd-${i + 1}` : socket.name, 'systemd'));
+      inherited.sockets.forEach((socket, i) =>
+        this.inventory.addGiven(socket.fd, socket.name === 'unknown' ? `systemd-${i + 1}` : socket.name, 'systemd'),
+      );
     }
     for (const value of options.listen) {
       const bound = bindListenFlag(value, options.cwd);
@@ -115,7 +117,10 @@ export class Supervisor implements ControlTarget {
     if (this.options.pidFile !== undefined) writePidFile(this.options.pidFile, this.host.pid);
     this.installSignals();
     if (this.host.pid === 1) {
-      this.log.warn('pid1', 'running as PID 1: baton reaps its own workers, but Node cannot reap orphaned grandchildren; use `docker run --init` or tini if the app spawns processes');
+      this.log.warn(
+        'pid1',
+        'running as PID 1: baton reaps its own workers, but Node cannot reap orphaned grandchildren; use `docker run --init` or tini if the app spawns processes',
+      );
     }
     const given = this.inventory.list().map((s) => s.name);
     this.log.info(
@@ -129,7 +134,8 @@ export class Supervisor implements ControlTarget {
 
   reload(requesterPid?: number): Promise<ReloadOutcome> {
     if (this.reloadInFlight) return this.reloadInFlight;
-    if (this.stopping || this.delayTimer) return Promise.reject(new BatonError('ERR_BATON_RETIRING', `supervisor pid ${this.host.pid} is shutting down`));
+    if (this.stopping || this.delayTimer)
+      return Promise.reject(new BatonError('ERR_BATON_RETIRING', `supervisor pid ${this.host.pid} is shutting down`));
     this.reloadInFlight = this.serial(() => this.rollingReload(requesterPid)).finally(() => {
       this.reloadInFlight = undefined;
     });
@@ -138,7 +144,9 @@ export class Supervisor implements ControlTarget {
 
   async status(): Promise<ControlStatus> {
     const list = [...this.workers];
-    const statuses = await Promise.all(list.map((w) => (w.state === 'exited' ? undefined : w.status(STATUS_TIMEOUT_MS))));
+    const statuses = await Promise.all(
+      list.map((w) => (w.state === 'exited' ? undefined : w.status(STATUS_TIMEOUT_MS))),
+    );
     const generations: GenerationSummary[] = list
       .filter((w) => w.state !== 'exited')
       .map((w) => {
@@ -159,10 +167,22 @@ export class Supervisor implements ControlTarget {
     return {
       mode: 'supervised',
       pid: this.host.pid,
-      phase: this.stopping || this.delayTimer ? 'stopping' : this.reloadInFlight ? 'reloading' : this.announcedReady ? health : 'starting',
+      phase:
+        this.stopping || this.delayTimer
+          ? 'stopping'
+          : this.reloadInFlight
+            ? 'reloading'
+            : this.announcedReady
+              ? health
+              : 'starting',
       health,
       uptimeMs: this.host.now() - this.startedAt,
-      workers: { wanted: this.options.workers, ready: count('ready'), starting: count('starting'), draining: count('draining') },
+      workers: {
+        wanted: this.options.workers,
+        ready: count('ready'),
+        starting: count('starting'),
+        draining: count('draining'),
+      },
       generations,
       connections,
       listeners: this.inventory.list().map((s) => ({ key: s.name, fd: s.fd })),
@@ -172,8 +192,13 @@ export class Supervisor implements ControlTarget {
   }
 
   /** Waits (bounded by the kill timers) for the workers a reload retired, reporting each exit. */
-  async settle(outcome: ReloadOutcome, drained: (event: Extract<ControlEvent, { type: 'drained' }>) => void): Promise<void> {
-    const retired = outcome.previousPids.map((pid) => this.retired.get(pid)).filter((w): w is Worker => w !== undefined);
+  async settle(
+    outcome: ReloadOutcome,
+    drained: (event: Extract<ControlEvent, { type: 'drained' }>) => void,
+  ): Promise<void> {
+    const retired = outcome.previousPids
+      .map((pid) => this.retired.get(pid))
+      .filter((w): w is Worker => w !== undefined);
     await Promise.all(
       retired.map(async (w) => {
         const exit = await w.exited;
@@ -209,7 +234,12 @@ export class Supervisor implements ControlTarget {
     }
     this.stopping = true;
     clearTimeout(this.fillTimer);
-    this.abortReload?.(new BatonError('ERR_BATON_RETIRING', `reload cancelled by ${signal}: supervisor pid ${this.host.pid} is shutting down`));
+    this.abortReload?.(
+      new BatonError(
+        'ERR_BATON_RETIRING',
+        `reload cancelled by ${signal}: supervisor pid ${this.host.pid} is shutting down`,
+      ),
+    );
     const list = [...this.workers];
     this.log.info('stop', `${signal}: draining ${list.length} worker${list.length === 1 ? '' : 's'} and exiting`);
     void this.host.notify({ STOPPING: 1 });
@@ -235,7 +265,10 @@ export class Supervisor implements ControlTarget {
   private healthNow(): { ready: boolean; phase: string } {
     const ready = [...this.workers].filter((w) => w.state === 'ready').length;
     const stopping = this.stopping || this.delayTimer !== undefined;
-    return { ready: !stopping && this.announcedReady && ready > 0, phase: stopping ? 'stopping' : healthOf(ready, this.options.workers) };
+    return {
+      ready: !stopping && this.announcedReady && ready > 0,
+      phase: stopping ? 'stopping' : healthOf(ready, this.options.workers),
+    };
   }
 
   private installSignals(): void {
@@ -290,7 +323,11 @@ export class Supervisor implements ControlTarget {
         }
         if (worker.exitInfo && worker.killedFromOutside(worker.exitInfo)) {
           // Someone else's SIGKILL/SIGTERM, not the build's fault: try again at once, backoff unchanged.
-          this.log.warn('worker-failed', `${(error as Error).message}; the signal came from outside baton, not counted as a crash; trying again in 0 ms`, { delayMs: 0 });
+          this.log.warn(
+            'worker-failed',
+            `${(error as Error).message}; the signal came from outside baton, not counted as a crash; trying again in 0 ms`,
+            { delayMs: 0 },
+          );
           this.scheduleFill(0);
           return;
         }
@@ -304,7 +341,12 @@ export class Supervisor implements ControlTarget {
     if (!this.announcedReady && !this.stopping) {
       this.announcedReady = true;
       void this.host.notify({ READY: 1, STATUS: `${this.options.workers} workers serving` });
-      this.log.info('ready', `serving with ${this.options.workers} worker${this.options.workers === 1 ? '' : 's'}: ${this.liveWorkers().map((w) => w.pid).join(', ')}`);
+      this.log.info(
+        'ready',
+        `serving with ${this.options.workers} worker${this.options.workers === 1 ? '' : 's'}: ${this.liveWorkers()
+          .map((w) => w.pid)
+          .join(', ')}`,
+      );
     }
   }
 
@@ -320,13 +362,17 @@ export class Supervisor implements ControlTarget {
     const worker = new Worker(this.host.spawn(plan), generation, () => this.host.now());
     this.workers.add(worker);
     worker.on('listener', (key: string, handle) => {
-      if (this.inventory.learn(key, handle)) this.log.info('listener', `holding ${key} (fd ${handle.fd}) from worker ${worker.pid}`);
+      if (this.inventory.learn(key, handle))
+        this.log.info('listener', `holding ${key} (fd ${handle.fd}) from worker ${worker.pid}`);
     });
     worker.on('reload', (id: number) => this.onWorkerReloadRequest(worker, id));
     worker.on('self-retire', () => {
       // A new worker of a reload in progress: the reload aborts (see rollingReload).
       if (this.stopping || worker.generation === this.reloadingGeneration) return;
-      this.log.warn('worker-retiring', `worker ${worker.pid} is draining on its own (signalled directly?); starting a replacement`);
+      this.log.warn(
+        'worker-retiring',
+        `worker ${worker.pid} is draining on its own (signalled directly?); starting a replacement`,
+      );
       this.scheduleFill(0);
     });
     worker.once('exit', (exit: WorkerExit) => this.onWorkerExit(worker, exit));
@@ -338,7 +384,11 @@ export class Supervisor implements ControlTarget {
   private async awaitReady(worker: Worker): Promise<{ worker: Worker; readyMs: number }> {
     const readyMs = await worker.waitReady(this.options.readyTimeoutMs);
     const via = worker.helloPid !== undefined && worker.helloPid !== worker.pid ? ` (app pid ${worker.helloPid})` : '';
-    this.log.info('worker-ready', `worker ${worker.pid}${via} ready in ${readyMs} ms (generation ${worker.generation})`, { workerPid: worker.pid, readyMs });
+    this.log.info(
+      'worker-ready',
+      `worker ${worker.pid}${via} ready in ${readyMs} ms (generation ${worker.generation})`,
+      { workerPid: worker.pid, readyMs },
+    );
     return { worker, readyMs };
   }
 
@@ -347,7 +397,9 @@ export class Supervisor implements ControlTarget {
     const how = exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
     if (exit.state === 'draining') {
       const drained = worker.drainResult;
-      const detail = drained ? ` after draining ${(drained.durationMs / 1000).toFixed(1)} s${drained.forced ? `, ${drained.forced} connections closed by force` : ''}` : '';
+      const detail = drained
+        ? ` after draining ${(drained.durationMs / 1000).toFixed(1)} s${drained.forced ? `, ${drained.forced} connections closed by force` : ''}`
+        : '';
       this.log.info('worker-exited', `worker ${worker.pid} ${how}${detail}`, { workerPid: worker.pid });
       return;
     }
@@ -358,10 +410,14 @@ export class Supervisor implements ControlTarget {
     if (worker.killedFromOutside(exit)) {
       // An operator's kill, a script's, the OOM killer's: not a crash of the build. Replace it at
       // once and leave the crash count (and so the backoff) as it was.
-      this.log.warn('worker-killed', `worker ${worker.pid} ${how} while serving; starting a replacement in 0 ms (the signal came from outside baton: not counted as a crash)`, {
-        workerPid: worker.pid,
-        delayMs: 0,
-      });
+      this.log.warn(
+        'worker-killed',
+        `worker ${worker.pid} ${how} while serving; starting a replacement in 0 ms (the signal came from outside baton: not counted as a crash)`,
+        {
+          workerPid: worker.pid,
+          delayMs: 0,
+        },
+      );
       this.scheduleFill(0);
       return;
     }
@@ -369,7 +425,11 @@ export class Supervisor implements ControlTarget {
     if (servedMs >= STABLE_AFTER_MS) this.consecutiveFailures = 0;
     this.consecutiveFailures += 1;
     const delay = restartDelay(this.consecutiveFailures);
-    this.log.error('worker-crashed', `worker ${worker.pid} ${how} while serving; starting a replacement in ${delay} ms`, { workerPid: worker.pid, delayMs: delay });
+    this.log.error(
+      'worker-crashed',
+      `worker ${worker.pid} ${how} while serving; starting a replacement in ${delay} ms`,
+      { workerPid: worker.pid, delayMs: delay },
+    );
     this.scheduleFill(delay);
   }
 
@@ -379,8 +439,16 @@ export class Supervisor implements ControlTarget {
       (outcome) => {
         // The worker that asked was retired last, so the newest worker is the one that took its place.
         const index = outcome.previousPids.indexOf(worker.pid);
-        const pid = outcome.pids[index >= 0 ? Math.min(index, outcome.pids.length - 1) : outcome.pids.length - 1] as number;
-        const result: ReloadResult = { pid, previousPid: worker.pid, readyMs: outcome.readyMs, pids: outcome.pids, previousPids: outcome.previousPids };
+        const pid = outcome.pids[
+          index >= 0 ? Math.min(index, outcome.pids.length - 1) : outcome.pids.length - 1
+        ] as number;
+        const result: ReloadResult = {
+          pid,
+          previousPid: worker.pid,
+          readyMs: outcome.readyMs,
+          pids: outcome.pids,
+          previousPids: outcome.previousPids,
+        };
         worker.send({ baton: 'reload-result', id, ok: true, result });
       },
       (error: unknown) => {
@@ -425,7 +493,10 @@ export class Supervisor implements ControlTarget {
       const c = worker.drainingConnections;
       draining.push({ pid: worker.pid, ...(c ? { connections: c } : {}) });
       const what = c ? `${c.sockets} connections (${c.activeRequests} requests in flight)` : 'its connections';
-      this.log.info('retire', `worker ${worker.pid} retiring: draining ${what}`, { workerPid: worker.pid, ...(c ?? {}) });
+      this.log.info('retire', `worker ${worker.pid} retiring: draining ${what}`, {
+        workerPid: worker.pid,
+        ...(c ?? {}),
+      });
     };
 
     // Whatever happens to a new worker before the commit rejects `aborted`; every wait races it.
@@ -436,7 +507,13 @@ export class Supervisor implements ControlTarget {
     const watch = (worker: Worker): void => {
       const onExit = (exit: WorkerExit): void => abort(this.newWorkerFailed(worker, exit, settleMs));
       const onSelfRetire = (): void =>
-        abort(new BatonError('ERR_BATON_CHILD_EXITED', `new worker pid ${worker.pid} started to drain on its own (signalled directly?) during the reload`, { pid: worker.pid }));
+        abort(
+          new BatonError(
+            'ERR_BATON_CHILD_EXITED',
+            `new worker pid ${worker.pid} started to drain on its own (signalled directly?) during the reload`,
+            { pid: worker.pid },
+          ),
+        );
       worker.once('exit', onExit);
       worker.once('self-retire', onSelfRetire);
       unwatch.push(() => {
@@ -448,7 +525,13 @@ export class Supervisor implements ControlTarget {
       const gone = fresh.find((f) => f.worker.state !== 'ready');
       if (gone) {
         const exit = gone.worker.exitInfo;
-        throw exit ? this.newWorkerFailed(gone.worker, exit, settleMs) : new BatonError('ERR_BATON_CHILD_EXITED', `new worker pid ${gone.worker.pid} stopped serving during the reload`, { pid: gone.worker.pid });
+        throw exit
+          ? this.newWorkerFailed(gone.worker, exit, settleMs)
+          : new BatonError(
+              'ERR_BATON_CHILD_EXITED',
+              `new worker pid ${gone.worker.pid} stopped serving during the reload`,
+              { pid: gone.worker.pid },
+            );
       }
     };
     this.reloadingGeneration = generation;
@@ -456,7 +539,8 @@ export class Supervisor implements ControlTarget {
     let settleTimer: NodeJS.Timeout | undefined;
     try {
       for (let step = 0; step < wanted; step += 1) {
-        if (this.stopping) throw new BatonError('ERR_BATON_RETIRING', `supervisor pid ${this.host.pid} is shutting down`);
+        if (this.stopping)
+          throw new BatonError('ERR_BATON_RETIRING', `supervisor pid ${this.host.pid} is shutting down`);
         const worker = this.spawnWorker(generation);
         fresh.push(await Promise.race([this.awaitReady(worker), aborted]));
         watch(worker);
@@ -465,7 +549,10 @@ export class Supervisor implements ControlTarget {
       const settleUntil = Math.max(...fresh.map((f) => f.worker.readyAt ?? this.host.now())) + settleMs;
       const waitMs = settleUntil - this.host.now();
       if (waitMs > 0) {
-        this.log.info('settle', `generation ${generation}: ${plural(fresh.length, 'new worker')} ready; waiting ${waitMs} ms (settle time ${settleMs} ms) before retiring the old ones`);
+        this.log.info(
+          'settle',
+          `generation ${generation}: ${plural(fresh.length, 'new worker')} ready; waiting ${waitMs} ms (settle time ${settleMs} ms) before retiring the old ones`,
+        );
         await Promise.race([new Promise<void>((resolve) => (settleTimer = setTimeout(resolve, waitMs))), aborted]);
       }
       stillServing();
@@ -487,7 +574,8 @@ export class Supervisor implements ControlTarget {
     // Only when every new worker said which keys it serves (a wrapper or an old core may not).
     if (fresh.every((f) => f.worker.keys !== undefined)) {
       const dropped = this.inventory.forgetUnused(new Set(fresh.flatMap((f) => f.worker.keys ?? [])));
-      if (dropped.length > 0) this.log.info('listener', `generation ${generation} no longer listens on ${dropped.join(', ')}: closed`);
+      if (dropped.length > 0)
+        this.log.info('listener', `generation ${generation} no longer listens on ${dropped.join(', ')}: closed`);
     }
     const outcome: ReloadOutcome = {
       mode: 'supervised',
@@ -506,17 +594,32 @@ export class Supervisor implements ControlTarget {
       previousPids: outcome.previousPids,
     };
     void this.host.notify({ READY: 1, STATUS: `generation ${generation}: ${outcome.pids.length} workers serving` });
-    this.log.info('reloaded', `reload done in ${outcome.durationMs} ms: workers ${outcome.previousPids.join(', ') || '(none)'} -> ${outcome.pids.join(', ')}`);
+    this.log.info(
+      'reloaded',
+      `reload done in ${outcome.durationMs} ms: workers ${outcome.previousPids.join(', ') || '(none)'} -> ${outcome.pids.join(', ')}`,
+    );
     return outcome;
   }
 
   /** The error for a new worker that died (or was stopped) after it was ready, before the reload committed. */
   private newWorkerFailed(worker: Worker, exit: WorkerExit, settleMs: number): BatonError {
-    if (this.stopping) return new BatonError('ERR_BATON_RETIRING', `reload cancelled: supervisor pid ${this.host.pid} is shutting down`, { pid: worker.pid });
+    if (this.stopping)
+      return new BatonError(
+        'ERR_BATON_RETIRING',
+        `reload cancelled: supervisor pid ${this.host.pid} is shutting down`,
+        { pid: worker.pid },
+      );
     const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
-    const after = worker.readyAt !== undefined ? ` ${this.host.now() - worker.readyAt} ms after it was ready (settle time ${settleMs} ms)` : '';
+    const after =
+      worker.readyAt !== undefined
+        ? ` ${this.host.now() - worker.readyAt} ms after it was ready (settle time ${settleMs} ms)`
+        : '';
     const code = worker.readyAt !== undefined ? 'ERR_BATON_ROLLED_BACK' : 'ERR_BATON_CHILD_EXITED';
-    return new BatonError(code, `new worker pid ${worker.pid} ${how}${after}`, { pid: worker.pid, exitCode: exit.code, signal: exit.signal });
+    return new BatonError(code, `new worker pid ${worker.pid} ${how}${after}`, {
+      pid: worker.pid,
+      exitCode: exit.code,
+      signal: exit.signal,
+    });
   }
 
   /**
@@ -525,17 +628,28 @@ export class Supervisor implements ControlTarget {
    * return the error to reject with. The old workers were never told anything.
    */
   private async abortRolling(generation: number, old: Worker[], error: unknown): Promise<BatonError> {
-    const cause = isBatonError(error) ? error : new BatonError('ERR_BATON_SPAWN_FAILED', String((error as Error)?.message ?? error));
+    const cause = isBatonError(error)
+      ? error
+      : new BatonError('ERR_BATON_SPAWN_FAILED', String((error as Error)?.message ?? error));
     if (this.stopping) {
       // stop() retires or kills every worker, the new ones included.
-      const failure = isBatonError(cause, 'ERR_BATON_RETIRING') ? cause : new BatonError('ERR_BATON_RETIRING', `reload cancelled: supervisor pid ${this.host.pid} is shutting down`, { cause });
+      const failure = isBatonError(cause, 'ERR_BATON_RETIRING')
+        ? cause
+        : new BatonError('ERR_BATON_RETIRING', `reload cancelled: supervisor pid ${this.host.pid} is shutting down`, {
+            cause,
+          });
       this.lastReload = { ok: false, at: new Date().toISOString(), code: failure.code, message: failure.message };
       this.log.error('reload-failed', `reload failed: ${failure.message}`, { code: failure.code });
       return failure;
     }
     const mine = [...this.workers].filter((w) => w.generation === generation && w.state !== 'exited');
-    await Promise.all(mine.map((w) => (w.state === 'starting' ? w.kill() : w.retire('reload', this.options.drainTimeoutMs))));
-    const stopped = mine.length > 0 ? `; stopped the ${plural(mine.length, 'new worker')} of generation ${generation} still running (${mine.map((w) => w.pid).join(', ')})` : '';
+    await Promise.all(
+      mine.map((w) => (w.state === 'starting' ? w.kill() : w.retire('reload', this.options.drainTimeoutMs))),
+    );
+    const stopped =
+      mine.length > 0
+        ? `; stopped the ${plural(mine.length, 'new worker')} of generation ${generation} still running (${mine.map((w) => w.pid).join(', ')})`
+        : '';
     const left = old.filter((w) => w.state === 'ready');
     // Replacements for old workers that crashed meanwhile start from the command on disk: that is the new build.
     const short =
@@ -545,7 +659,11 @@ export class Supervisor implements ControlTarget {
     // Sockets only the new build asked for: nobody serves them now, so clients are refused instead of queued.
     if (left.length > 0 && left.every((w) => w.keys !== undefined)) {
       const dropped = this.inventory.forgetUnused(new Set(left.flatMap((w) => w.keys ?? [])));
-      if (dropped.length > 0) this.log.info('listener', `generation ${generation} was the only one to listen on ${dropped.join(', ')}: closed`);
+      if (dropped.length > 0)
+        this.log.info(
+          'listener',
+          `generation ${generation} was the only one to listen on ${dropped.join(', ')}: closed`,
+        );
     }
     const failure = new BatonError(cause.code, `${cause.message}${stopped}; the old workers keep serving${short}`, {
       ...(cause.pid !== undefined ? { pid: cause.pid } : {}),

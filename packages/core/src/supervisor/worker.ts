@@ -82,7 +82,14 @@ export class Worker extends EventEmitter {
 
   /** What to spawn for a worker: the plan child/spawn.ts takes. */
   static plan(plan: WorkerPlan): ChildPlan {
-    return { role: 'worker', file: plan.command.file, args: plan.command.args, cwd: plan.cwd, env: plan.env, fds: plan.fds };
+    return {
+      role: 'worker',
+      file: plan.command.file,
+      args: plan.command.args,
+      cwd: plan.cwd,
+      env: plan.env,
+      fds: plan.fds,
+    };
   }
 
   get pid(): number {

@@ -10,7 +10,13 @@ import { BatonError } from '../errors';
  * pre-exec hook to learn the child's pid.
  */
 export const LISTEN_FDS_START = 3;
-export const HANDOFF_VARIABLES = ['LISTEN_FDS', 'LISTEN_FDNAMES', 'LISTEN_PID', 'BATON_PREDECESSOR_PID', 'BATON_SUPERVISOR_PID'] as const;
+export const HANDOFF_VARIABLES = [
+  'LISTEN_FDS',
+  'LISTEN_FDNAMES',
+  'LISTEN_PID',
+  'BATON_PREDECESSOR_PID',
+  'BATON_SUPERVISOR_PID',
+] as const;
 
 /**
  * Under `baton run`, sockets the supervisor was given (systemd socket activation, --listen) rather
@@ -69,14 +75,21 @@ function describeFd(fd: number, variable: string): void {
     throw new BatonError('ERR_BATON_BAD_HANDOFF', `${variable}: fd ${fd} is not open`, { cause });
   }
   if (!stat.isSocket()) {
-    const kind = stat.isFile() ? 'a regular file' : stat.isFIFO() ? 'a pipe' : stat.isCharacterDevice() ? 'a character device' : 'not a socket';
+    const kind = stat.isFile()
+      ? 'a regular file'
+      : stat.isFIFO()
+        ? 'a pipe'
+        : stat.isCharacterDevice()
+          ? 'a character device'
+          : 'not a socket';
     throw bad(`${variable}: fd ${fd} is ${kind}, not a listening socket`);
   }
   // listen({ fd }) on a connected socket, or on a socket of a kind net.Server cannot serve, fails
   // later with a bare `listen EINVAL`, or worse: say which fd it is.
   const kind = unsupportedSocketKind(stat.ino);
   if (kind !== undefined) throw bad(`${variable}: fd ${fd} is ${kind}, not a listening TCP or unix stream socket`);
-  if (socketState(stat.ino) === 'connected') throw bad(`${variable}: fd ${fd} is a connected socket, not a listening one`);
+  if (socketState(stat.ino) === 'connected')
+    throw bad(`${variable}: fd ${fd} is a connected socket, not a listening one`);
 }
 
 /**
@@ -161,7 +174,13 @@ export function parentOf(pid: number): number | undefined {
     if (process.platform === 'linux') return undefined;
   }
   try {
-    const ppid = Number(execFileSync('ps', ['-o', 'ppid=', '-p', String(pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 2000 }).trim());
+    const ppid = Number(
+      execFileSync('ps', ['-o', 'ppid=', '-p', String(pid)], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+        timeout: 2000,
+      }).trim(),
+    );
     return Number.isInteger(ppid) && ppid > 0 ? ppid : undefined;
   } catch {
     return undefined;
@@ -169,7 +188,11 @@ export function parentOf(pid: number): number | undefined {
 }
 
 /** Whether `ancestor` is `ppid` or one of its ancestors, at most SUPERVISOR_MAX_DEPTH levels up. */
-export function isAncestor(ancestor: number, ppid: number, parent: (pid: number) => number | undefined = parentOf): boolean {
+export function isAncestor(
+  ancestor: number,
+  ppid: number,
+  parent: (pid: number) => number | undefined = parentOf,
+): boolean {
   let current: number | undefined = ppid;
   for (let depth = 0; depth < SUPERVISOR_MAX_DEPTH && current !== undefined && current > 0; depth++) {
     if (current === ancestor) return true;
@@ -185,7 +208,12 @@ export function isAncestor(ancestor: number, ppid: number, parent: (pid: number)
  * above a wrapper script), and, when there are descriptors to adopt, this process must have the IPC
  * channel the supervisor opens to every worker. A forged or leaked variable fails both.
  */
-function checkSupervisorRelation(supervisorPid: number, ppid: number, relation: SupervisorRelation, adopting: boolean): void {
+function checkSupervisorRelation(
+  supervisorPid: number,
+  ppid: number,
+  relation: SupervisorRelation,
+  adopting: boolean,
+): void {
   if (!isAncestor(supervisorPid, ppid, relation.parentOf)) {
     throw bad(
       `${SUPERVISOR_PID_VARIABLE}=${supervisorPid} but that process is not an ancestor of this one (parent ${ppid}): the variable is forged or leaked from another process; refusing its descriptors`,
@@ -247,12 +275,16 @@ export function readInheritance(
     // sockets are ours now, and we serve alone. One that still runs elsewhere is not our parent: the
     // variable leaked from another process, and whatever sits at fd 3 is not meant for us.
     if (predecessorPid !== ppid && isAlive(predecessorPid)) {
-      throw bad(`BATON_PREDECESSOR_PID=${predecessorPid} but this process's parent is ${ppid}: the variable leaked from another process`);
+      throw bad(
+        `BATON_PREDECESSOR_PID=${predecessorPid} but this process's parent is ${ppid}: the variable leaked from another process`,
+      );
     }
     if (predecessorPid !== ppid) {
       // A real successor was started with an IPC channel; a stale variable in a shell has none.
       if (!(relation.hasIpcChannel ?? typeof process.send === 'function')) {
-        throw bad(`BATON_PREDECESSOR_PID=${predecessorPid} names a process that is gone, and this process has no IPC channel: the variable is stale, not a handoff`);
+        throw bad(
+          `BATON_PREDECESSOR_PID=${predecessorPid} names a process that is gone, and this process has no IPC channel: the variable is stale, not a handoff`,
+        );
       }
       orphaned = true;
     }
@@ -290,7 +322,9 @@ export function readInheritance(
       try {
         return decodeURIComponent(name);
       } catch (cause) {
-        throw new BatonError('ERR_BATON_BAD_HANDOFF', `LISTEN_FDNAMES: ${JSON.stringify(name)} is not a listener key`, { cause });
+        throw new BatonError('ERR_BATON_BAD_HANDOFF', `LISTEN_FDNAMES: ${JSON.stringify(name)} is not a listener key`, {
+          cause,
+        });
       }
     });
   }
@@ -300,7 +334,12 @@ export function readInheritance(
     describeFd(fd, `LISTEN_FDS=${count}`);
     return { fd, name, claimed: false };
   });
-  return { source, sockets, ...(predecessorPid !== undefined ? { predecessorPid } : {}), ...(orphaned ? { predecessorGone: true } : {}) };
+  return {
+    source,
+    sockets,
+    ...(predecessorPid !== undefined ? { predecessorPid } : {}),
+    ...(orphaned ? { predecessorGone: true } : {}),
+  };
 }
 
 /**
@@ -310,7 +349,8 @@ export function readInheritance(
  * adopt the IPC channel must be there (checkSupervisorRelation).
  */
 function readSupervised(env: NodeJS.ProcessEnv, raw: string, ppid: number, relation: SupervisorRelation): Inheritance {
-  if (!/^\d+$/.test(raw) || Number(raw) < 1) throw bad(`BATON_SUPERVISOR_PID=${JSON.stringify(raw)} is not a process id`);
+  if (!/^\d+$/.test(raw) || Number(raw) < 1)
+    throw bad(`BATON_SUPERVISOR_PID=${JSON.stringify(raw)} is not a process id`);
   const supervisorPid = Number(raw);
   const { LISTEN_FDS, LISTEN_FDNAMES } = env;
   if (LISTEN_FDS === undefined || LISTEN_FDS === '0') {
@@ -322,7 +362,9 @@ function readSupervised(env: NodeJS.ProcessEnv, raw: string, ppid: number, relat
   }
   const names = (LISTEN_FDNAMES ?? '').split(':');
   if (names.length !== Number(LISTEN_FDS)) {
-    throw bad(`LISTEN_FDNAMES=${JSON.stringify(LISTEN_FDNAMES)} has ${names.length} names but LISTEN_FDS=${LISTEN_FDS}`);
+    throw bad(
+      `LISTEN_FDNAMES=${JSON.stringify(LISTEN_FDNAMES)} has ${names.length} names but LISTEN_FDS=${LISTEN_FDS}`,
+    );
   }
   checkSupervisorRelation(supervisorPid, ppid, relation, true);
   const sockets = names.map((encoded, index) => {
@@ -330,7 +372,11 @@ function readSupervised(env: NodeJS.ProcessEnv, raw: string, ppid: number, relat
     try {
       name = decodeURIComponent(encoded);
     } catch (cause) {
-      throw new BatonError('ERR_BATON_BAD_HANDOFF', `LISTEN_FDNAMES: ${JSON.stringify(encoded)} is not a listener key`, { cause });
+      throw new BatonError(
+        'ERR_BATON_BAD_HANDOFF',
+        `LISTEN_FDNAMES: ${JSON.stringify(encoded)} is not a listener key`,
+        { cause },
+      );
     }
     const fd = LISTEN_FDS_START + index;
     describeFd(fd, `LISTEN_FDS=${LISTEN_FDS}`);
@@ -348,7 +394,11 @@ function readSupervised(env: NodeJS.ProcessEnv, raw: string, ppid: number, relat
 export function claimInherited(inheritance: Inheritance, key: string): InheritedSocket | undefined {
   const free = inheritance.sockets.filter((socket) => !socket.claimed);
   const positional =
-    inheritance.source === 'systemd' ? free[0] : inheritance.source === 'supervisor' ? free.find((s) => s.name.startsWith(GIVEN_SOCKET_PREFIX)) : undefined;
+    inheritance.source === 'systemd'
+      ? free[0]
+      : inheritance.source === 'supervisor'
+        ? free.find((s) => s.name.startsWith(GIVEN_SOCKET_PREFIX))
+        : undefined;
   const found = free.find((socket) => socket.name === key) ?? positional;
   if (found) found.claimed = true;
   return found;
