@@ -47,6 +47,18 @@ function dir(mode: number): string {
   return made;
 }
 
+/**
+ * A copy of a self-contained fixture (node built-ins only) where the second user can read it: the
+ * checkout itself may sit in a directory other users cannot enter (a fresh CI clone under mktemp).
+ */
+function readableFixture(name: string): string {
+  const place = dir(0o755);
+  const file = path.join(place, name);
+  fs.copyFileSync(path.join(FIXTURES, name), file);
+  fs.chmodSync(file, 0o644);
+  return file;
+}
+
 /** Runs a short command as the second user, to completion. */
 function asMallory(file: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync('runuser', ['-u', mallory.name, '--', file, ...args], {
@@ -75,6 +87,21 @@ function spawnAsMallory(
       env: { PATH: process.env.PATH, ...DEPLOYED_ENV, ...env },
     },
   );
+  rememberPid(child.pid);
+  let text = '';
+  child.stdout?.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  return Object.assign(child, { output: () => text });
+}
+
+/** Starts the app as this user with a forged environment (and nothing else of ours). */
+function spawnForged(
+  file: string,
+  args: string[],
+  stdio: Array<'ignore' | 'pipe' | 'ipc' | number>,
+  env: NodeJS.ProcessEnv,
+): ChildProcess & { output: () => string } {
+  const child = spawn(file, args, { stdio, env: { PATH: process.env.PATH, ...DEPLOYED_ENV, ...env } });
   rememberPid(child.pid);
   let text = '';
   child.stdout?.on('data', (chunk: Buffer) => (text += chunk.toString()));
@@ -167,7 +194,7 @@ describeAsMallory('the pid file, in a directory the second user can write to', (
 
     const candidates = [service.pid, ...nextPids(3000)];
     const planted = asMallory(process.execPath, [
-      path.join(FIXTURES, 'security-plant.js'),
+      readableFixture('security-plant.js'),
       shared,
       'app.pid',
       victim,
@@ -257,10 +284,7 @@ describe('the control socket', () => {
       const shared = dir(0o1777);
       const pidFile = path.join(shared, 'X.pid');
       const service = await victimService({ BATON_PID_FILE: pidFile });
-      const fake = spawnAsMallory(process.execPath, [
-        path.join(FIXTURES, 'security-fake-control.js'),
-        `${pidFile}.sock`,
-      ]);
+      const fake = spawnAsMallory(process.execPath, [readableFixture('security-fake-control.js'), `${pidFile}.sock`]);
       await waitFor('the fake control socket', () => fake.output().includes('listening'));
 
       const reload = await baton(['reload', '--pid-file', pidFile, '--timeout', '10s']);
@@ -423,8 +447,9 @@ describeAsMallory('the handoff variables', () => {
         LISTEN_FDNAMES: 'given%3Ahttp',
         BATON_SUPERVISOR_PID: String(victimSupervisor.pid),
       };
-      // With an IPC channel, as a real worker has: only the ancestry is wrong.
-      const app = spawnAsMallory(process.execPath, [APP], ['ignore', 'pipe', 'pipe', fd, 'ipc'], {
+      // With an IPC channel, as a real worker has: only the ancestry is wrong. (Run by this user: the
+      // forged variables are the attack, whoever starts the app.)
+      const app = spawnForged(process.execPath, [APP], ['ignore', 'pipe', 'pipe', fd, 'ipc'], {
         ...forged,
         BATON_LOG: 'info',
       });
@@ -440,7 +465,7 @@ describeAsMallory('the handoff variables', () => {
       expect(app.output()).not.toMatch(/listening \d+/);
 
       // The right ancestor (this process), but no IPC channel: refused as well.
-      const noIpc = spawnAsMallory(process.execPath, [APP], ['ignore', 'pipe', 'pipe', fd], {
+      const noIpc = spawnForged(process.execPath, [APP], ['ignore', 'pipe', 'pipe', fd], {
         ...forged,
         BATON_SUPERVISOR_PID: String(process.pid),
         BATON_LOG: 'info',

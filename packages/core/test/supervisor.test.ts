@@ -116,8 +116,9 @@ describe('rolling reload', () => {
     expect(await readyCount(supervisor)).toBe(3);
     expect(orders(old1)).toEqual([]);
     expect(orders(old2)).toEqual([]);
-    children[3]?.sayReady(['tcp:127.0.0.1:0']);
+    // Taken before the ready message: the supervisor's own clock reads the same or later when it arrives.
     const lastReadyAt = Date.now();
+    children[3]?.sayReady(['tcp:127.0.0.1:0']);
     const outcome = await reloading;
     expect(outcome).toMatchObject({
       mode: 'supervised',
