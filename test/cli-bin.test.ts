@@ -20,6 +20,10 @@ function run(file: string, args: string[], cwd: string): string {
 }
 
 let packs: string;
+const made: string[] = [];
+afterAll(() => {
+  for (const dir of [packs, ...made]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
 beforeAll(() => {
   packs = tempDir('baton-packs-');
   for (const name of ['core', 'express', 'koa'])
@@ -32,6 +36,7 @@ describe.each([
 ])('npm i %s', (name, framework, tarball) => {
   test('then npx baton --help and the adapter bin work', () => {
     const project = tempDir('baton-fresh-');
+    made.push(project);
     // @baton/core is not on the registry: point the transitive dependency at its tarball.
     fs.writeFileSync(
       path.join(project, 'package.json'),

@@ -667,7 +667,7 @@ describe('drain(): idle connections expire on the server’s own timer, never ea
     expect(accepted[0]?.endedByClient).toBe(false);
   });
 
-  test('a connection that sent part of a request is left alone (a request is on its way in) until the deadline', async () => {
+  test('a connection that sent part of a request is not closed as idle: a request is on its way in (within the arrival bound, here the deadline)', async () => {
     const { tracker, port, accepted } = await serveHttp(
       (_req, res) => res.end('ok'),
       (server) => (server.keepAliveTimeout = 200),
