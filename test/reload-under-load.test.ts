@@ -4,16 +4,18 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { Client, Pool, type Dispatcher } from 'undici';
+import { Client, Pool } from 'undici';
 import {
-  agentRequest,
-  BadResponse,
+  identityOf,
   LoadRecorder,
   loop,
-  parseIdentity,
   seededRandom,
   sleep,
-  type Identity,
+  streamIdentity,
+  uploadIdentity,
+  viaAgent,
+  viaUndici,
+  type Outcome,
   type Stop,
 } from './helpers/load';
 import {
@@ -32,91 +34,10 @@ import {
 afterEach(killAll);
 
 const UPLOAD = Buffer.alloc(256 * 1024, 0x61);
-const REQUEST_TIMEOUT_MS = 15_000;
 const SLOW_MS = 2500;
 
 function newBuild(dir: string, version: string): void {
   fs.writeFileSync(path.join(dir, 'build.json'), JSON.stringify({ version, behavior: 'ok' }));
-}
-
-/** The body must be exactly `<version> pid=<pid>\n`. */
-function identityOf(text: string): Identity {
-  const identity = text.endsWith('\n') ? parseIdentity(text.slice(0, -1)) : undefined;
-  if (!identity) throw new BadResponse(`unexpected body ${JSON.stringify(text.slice(0, 200))}`);
-  return identity;
-}
-
-function uploadIdentity(text: string): Identity {
-  const match = /^(\d+) (.*\n)$/s.exec(text);
-  if (!match || Number(match[1]) !== UPLOAD.length)
-    throw new BadResponse(`upload echo ${JSON.stringify(text.slice(0, 200))}, want ${UPLOAD.length} bytes`);
-  return identityOf(match[2] as string);
-}
-
-/** All 5 chunks, in order, from one process. */
-function streamIdentity(text: string): Identity {
-  const lines = text.split('\n');
-  const last = lines.pop();
-  const identities = lines.map((line, n) => {
-    const match = /^chunk (\d+) (.*)$/.exec(line);
-    return match && Number(match[1]) === n ? parseIdentity(match[2] as string) : undefined;
-  });
-  const first = identities[0];
-  if (
-    last !== '' ||
-    identities.length !== 5 ||
-    !first ||
-    identities.some((i) => !i || i.pid !== first.pid || i.version !== first.version)
-  ) {
-    throw new BadResponse(`stream incomplete or mixed: ${JSON.stringify(text.slice(0, 300))}`);
-  }
-  return first;
-}
-
-interface Outcome {
-  identity: Identity;
-  close: boolean;
-}
-
-async function viaUndici(
-  dispatcher: Dispatcher,
-  pathname: string,
-  check: (text: string) => Identity,
-  body?: Buffer,
-): Promise<Outcome> {
-  const response = await dispatcher.request({
-    path: pathname,
-    method: body ? 'POST' : 'GET',
-    ...(body ? { body, headers: { 'content-type': 'application/octet-stream' } } : {}),
-    headersTimeout: REQUEST_TIMEOUT_MS,
-    bodyTimeout: REQUEST_TIMEOUT_MS,
-  });
-  const text = await response.body.text();
-  if (response.statusCode !== 200) throw new BadResponse(`status ${response.statusCode}: ${text.slice(0, 200)}`);
-  return { identity: check(text), close: /close/i.test(String(response.headers.connection ?? '')) };
-}
-
-async function viaAgent(
-  agent: http.Agent,
-  port: number,
-  pathname: string,
-  check: (text: string) => Identity,
-  body?: Buffer,
-): Promise<Outcome> {
-  const reply = await agentRequest(agent, port, pathname, {
-    method: body ? 'POST' : 'GET',
-    body,
-    timeoutMs: REQUEST_TIMEOUT_MS,
-  });
-  if (reply.status !== 200)
-    throw Object.assign(new BadResponse(`status ${reply.status}: ${reply.body.slice(0, 200)}`), {
-      reusedSocket: reply.reusedSocket,
-    });
-  try {
-    return { identity: check(reply.body), close: /close/i.test(String(reply.headers.connection ?? '')) };
-  } catch (error) {
-    throw Object.assign(error as Error, { reusedSocket: reply.reusedSocket });
-  }
 }
 
 interface Scenario {
@@ -248,7 +169,7 @@ describe.each<Scenario>([
             'upload-undici',
             `u${i}`,
             per(500),
-            () => viaUndici(pools.upload, '/upload', uploadIdentity, UPLOAD),
+            () => viaUndici(pools.upload, '/upload', uploadIdentity(UPLOAD), UPLOAD),
             shortPause(300 + i),
           ),
         ),
@@ -257,7 +178,7 @@ describe.each<Scenario>([
             'upload-agent',
             `u${i}`,
             per(500),
-            () => viaAgent(agents.upload, port, '/upload', uploadIdentity, UPLOAD),
+            () => viaAgent(agents.upload, port, '/upload', uploadIdentity(UPLOAD), UPLOAD),
             shortPause(400 + i),
           ),
         ),

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
 
 /** A small deterministic PRNG (mulberry32): the same seed gives the same idle times every run. */
 export function seededRandom(seed: number): () => number {
@@ -236,4 +237,90 @@ export function agentRequest(
     req.on('error', (error) => reject(Object.assign(error, { reusedSocket: req.reusedSocket })));
     req.end(options.body);
   });
+}
+
+/** Requests of the reload-under-load tests give up after this. */
+const REQUEST_TIMEOUT_MS = 15_000;
+
+/** The body must be exactly `<version> pid=<pid>\n`. */
+export function identityOf(text: string): Identity {
+  const identity = text.endsWith('\n') ? parseIdentity(text.slice(0, -1)) : undefined;
+  if (!identity) throw new BadResponse(`unexpected body ${JSON.stringify(text.slice(0, 200))}`);
+  return identity;
+}
+
+/** The upload echo: `<bytes received> <identity>`, the byte count that of `upload`. */
+export function uploadIdentity(upload: Buffer): (text: string) => Identity {
+  return (text) => {
+    const match = /^(\d+) (.*\n)$/s.exec(text);
+    if (!match || Number(match[1]) !== upload.length)
+      throw new BadResponse(`upload echo ${JSON.stringify(text.slice(0, 200))}, want ${upload.length} bytes`);
+    return identityOf(match[2] as string);
+  };
+}
+
+/** All 5 chunks, in order, from one process. */
+export function streamIdentity(text: string): Identity {
+  const lines = text.split('\n');
+  const last = lines.pop();
+  const identities = lines.map((line, n) => {
+    const match = /^chunk (\d+) (.*)$/.exec(line);
+    return match && Number(match[1]) === n ? parseIdentity(match[2] as string) : undefined;
+  });
+  const first = identities[0];
+  if (
+    last !== '' ||
+    identities.length !== 5 ||
+    !first ||
+    identities.some((i) => !i || i.pid !== first.pid || i.version !== first.version)
+  ) {
+    throw new BadResponse(`stream incomplete or mixed: ${JSON.stringify(text.slice(0, 300))}`);
+  }
+  return first;
+}
+
+export interface Outcome {
+  identity: Identity;
+  close: boolean;
+}
+
+export async function viaUndici(
+  dispatcher: Dispatcher,
+  pathname: string,
+  check: (text: string) => Identity,
+  body?: Buffer,
+): Promise<Outcome> {
+  const response = await dispatcher.request({
+    path: pathname,
+    method: body ? 'POST' : 'GET',
+    ...(body ? { body, headers: { 'content-type': 'application/octet-stream' } } : {}),
+    headersTimeout: REQUEST_TIMEOUT_MS,
+    bodyTimeout: REQUEST_TIMEOUT_MS,
+  });
+  const text = await response.body.text();
+  if (response.statusCode !== 200) throw new BadResponse(`status ${response.statusCode}: ${text.slice(0, 200)}`);
+  return { identity: check(text), close: /close/i.test(String(response.headers.connection ?? '')) };
+}
+
+export async function viaAgent(
+  agent: http.Agent,
+  port: number,
+  pathname: string,
+  check: (text: string) => Identity,
+  body?: Buffer,
+): Promise<Outcome> {
+  const reply = await agentRequest(agent, port, pathname, {
+    method: body ? 'POST' : 'GET',
+    body,
+    timeoutMs: REQUEST_TIMEOUT_MS,
+  });
+  if (reply.status !== 200)
+    throw Object.assign(new BadResponse(`status ${reply.status}: ${reply.body.slice(0, 200)}`), {
+      reusedSocket: reply.reusedSocket,
+    });
+  try {
+    return { identity: check(reply.body), close: /close/i.test(String(reply.headers.connection ?? '')) };
+  } catch (error) {
+    throw Object.assign(error as Error, { reusedSocket: reply.reusedSocket });
+  }
 }
