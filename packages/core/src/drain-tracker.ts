@@ -4,6 +4,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { Http2Sessions } from './internal/http2-sessions';
+import { currentResponse, parserOf } from './internal/http1-socket';
+import { canMoveNow, discardHusk, holdForMove } from './migration/move-connection';
 import { closeKeepingUnixPath } from './internal/unix-path-guard';
 import type { ConnectionCounts } from './wire/types';
 
@@ -13,9 +15,19 @@ export interface DrainResult {
   durationMs: number;
   /** Connections still open at the deadline, closed by force. */
   forced: number;
+  /** Connections handed to the next generation (a reload with migration): they never closed. */
+  moved: number;
+  /** Connections that closed here during the drain, by the client or by the polite drain. */
+  closed: number;
   /** The drain was undone by resume() before it ended (a rollback). */
   resumed?: boolean;
 }
+
+/**
+ * Hands a socket's descriptor to the process that serves next; resolves true once it is sent (Node's
+ * send() takes the socket's handle), false if it could not be.
+ */
+export type ConnectionMover = (socket: net.Socket) => Promise<boolean>;
 
 /** What a tracked socket carries, which decides how it drains. */
 type SocketKind =
@@ -43,28 +55,11 @@ interface SocketState {
   chunkRequests?: http.IncomingMessage[];
   /** Drain only: the response the tracker put `Connection: close` on, and the value it replaced. */
   closing?: { res: http.ServerResponse; connection: HeaderValue };
+  /** Drain only: reading stopped, its descriptor on its way to the next generation. */
+  moving?: boolean;
 }
 
 type HeaderValue = ReturnType<http.ServerResponse['getHeader']>;
-
-/** Node's HTTP/1 parser of a socket (`socket.parser`), as far as the tracker reads it. */
-interface HttpParser {
-  /** The newest request whose head was parsed, until its response is done. */
-  incoming?: http.IncomingMessage | null;
-  /** False from the first byte of a request until its head is complete (and before any request). */
-  headersCompleted?: () => boolean;
-  /** The chunk the parser is executing (empty between chunks). */
-  getCurrentBuffer?: () => Buffer;
-}
-
-/** Node's own closeIdleConnections() reads the same field: the response a socket is serving now. */
-function currentResponse(socket: Duplex): http.ServerResponse | undefined {
-  return (socket as { _httpMessage?: http.ServerResponse | null })._httpMessage ?? undefined;
-}
-
-function parserOf(socket: Duplex): HttpParser | undefined {
-  return (socket as { parser?: HttpParser | null }).parser ?? undefined;
-}
 
 /** How often a draining tracker looks for idle sockets that no timer of Node's will close. */
 const SWEEP_INTERVAL_MS = 250;
@@ -85,6 +80,13 @@ const ARRIVAL_LIMIT_MS = 5000;
 /** What Node itself answers when a request head takes longer than headersTimeout. */
 const REQUEST_TIMEOUT_RESPONSE = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n';
 const HEAD_END = '\r\n\r\n';
+/**
+ * How long a migrating drain keeps new requests on a socket from closing it. A keep-alive client that
+ * waits for each response is idle the moment its response is written, and moves then; one that
+ * pipelines may never be idle, so requests that arrive after this get `Connection: close`, as in the
+ * polite drain, and the old generation is not kept alive by one busy client.
+ */
+const MIGRATION_WINDOW_MS = 1000;
 
 /**
  * Tracks a server's sockets, requests and upgraded sockets, and drains them politely (DESIGN.md):
@@ -110,6 +112,13 @@ export class DrainTracker {
   private readonly http2: Http2Sessions | undefined;
   /** An http or https server: every socket speaks HTTP/1. */
   private readonly httpServer: boolean;
+  /** Set while a reload's drain hands idle connections to the next generation (see drain()). */
+  private mover: ConnectionMover | undefined;
+  /** Connections handed over, over this tracker's life. */
+  private movedTotal = 0;
+  /** This drain's: connections handed over, and connections closed here. */
+  private movedInDrain = 0;
+  private closedInDrain = 0;
 
   constructor(readonly server: net.Server) {
     this.http2 = Http2Sessions.serves(server) ? new Http2Sessions(server) : undefined;
@@ -158,6 +167,11 @@ export class DrainTracker {
     return counts;
   }
 
+  /** Connections handed to a next generation so far. */
+  get moved(): number {
+    return this.movedTotal;
+  }
+
   /** WebSocket and other upgraded sockets: the app should close them (e.g. with 1012 Service Restart). */
   upgradedSockets(): Duplex[] {
     return [...this.sockets].filter(([, state]) => state.upgraded).map(([socket]) => socket);
@@ -183,13 +197,21 @@ export class DrainTracker {
 
   /**
    * Stops accepting (if handOverListener() did not already) and resolves when every connection has
-   * closed, or at `deadlineMs`, when whatever is left is destroyed and counted in `forced`.
+   * closed or moved, or at `deadlineMs`, when whatever is left is destroyed and counted in `forced`.
+   *
+   * With a `mover` (a reload, issue 13) a plain HTTP/1 server's connections move to the next generation
+   * instead of closing: each as soon as it is idle with nothing of a next request read (at once, or
+   * when its response ends), no `Connection: close` on the way. TLS, HTTP/2 and upgraded connections,
+   * and any that cannot move, drain politely as without one.
    */
-  async drain(deadlineMs: number): Promise<DrainResult> {
+  async drain(deadlineMs: number, mover?: ConnectionMover): Promise<DrainResult> {
     const started = Date.now();
     this.stopAccepting();
     if (this.drainingSince === undefined) {
       this.drainingSince = started;
+      this.movedInDrain = 0;
+      this.closedInDrain = 0;
+      this.mover = mover !== undefined && this.movesConnections() ? mover : undefined;
       if (this.drainsHttp1()) this.startHttpDrain();
       this.http2?.closeAll();
     }
@@ -204,9 +226,10 @@ export class DrainTracker {
     });
     clearInterval(sweep);
     clearTimeout(deadline);
-    if (outcome === 'resumed') return { durationMs: Date.now() - started, forced: 0, resumed: true };
+    const moves = { moved: this.movedInDrain, closed: this.closedInDrain };
+    if (outcome === 'resumed') return { durationMs: Date.now() - started, forced: 0, ...moves, resumed: true };
     const forced = outcome === 'drained' ? 0 : this.destroyAll();
-    return { durationMs: Date.now() - started, forced };
+    return { durationMs: Date.now() - started, forced, ...moves };
   }
 
   /**
@@ -218,6 +241,7 @@ export class DrainTracker {
   resume(): void {
     if (this.drainingSince === undefined) return;
     this.drainingSince = undefined;
+    this.mover = undefined;
     if (this.drainRequestListener) this.server.off('request', this.drainRequestListener);
     this.drainRequestListener = undefined;
     this.http2?.reopen();
@@ -237,13 +261,86 @@ export class DrainTracker {
     if (kind === 'http1') this.watchIdleTimesWithoutKeepAliveTimer();
     this.sockets.set(socket, { kind, upgraded: false, idleSince: Date.now(), bytesReadWhenIdle: bytesRead(socket) });
     socket.once('close', () => {
-      // A TCP socket whose TLS socket took its place is no longer in the map.
-      if (!this.sockets.delete(socket)) return;
-      if (this.sockets.size === 0 && this.drainWaiters.length > 0) {
-        const waiters = this.drainWaiters;
-        this.drainWaiters = [];
-        for (const wake of waiters) wake('drained');
-      }
+      // A TCP socket whose TLS socket took its place, or a moved one, is no longer in the map.
+      if (this.untrack(socket) && this.draining) this.closedInDrain += 1;
+    });
+    // A connection handed over from the previous generation while this one already drains for a reload
+    // (reloads in quick succession) moves on as soon as it can: it is idle.
+    if (this.mover !== undefined && kind === 'http1') {
+      const state = this.sockets.get(socket) as SocketState;
+      queueMicrotask(() => this.tryMove(socket, state));
+    }
+  }
+
+  /** Forgets a socket; wakes the drain once none is left. False if it was not tracked. */
+  private untrack(socket: Duplex): boolean {
+    if (!this.sockets.delete(socket)) return false;
+    if (this.sockets.size === 0 && this.drainWaiters.length > 0) {
+      const waiters = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const wake of waiters) wake('drained');
+    }
+    return true;
+  }
+
+  /** Only a plain http server's sockets can move: TLS state cannot travel with a descriptor. */
+  private movesConnections(): boolean {
+    return this.httpServer && !(this.server instanceof tls.Server);
+  }
+
+  /** Whether a request arriving now should leave its socket open to move (see MIGRATION_WINDOW_MS). */
+  private migrating(): boolean {
+    return this.mover !== undefined && Date.now() - (this.drainingSince ?? 0) < MIGRATION_WINDOW_MS;
+  }
+
+  /** Moves the socket to the next generation if it can move now; otherwise a later chance will. */
+  private tryMove(socket: Duplex, state: SocketState): void {
+    const mover = this.mover;
+    if (mover === undefined || state.moving || state.upgraded || !this.sockets.has(socket) || !canMoveNow(socket))
+      return;
+    state.moving = true;
+    const held = holdForMove(socket);
+    void mover(socket).then(
+      (sent) => this.moveDone(socket, state, held, sent),
+      () => this.moveDone(socket, state, held, false),
+    );
+  }
+
+  private moveDone(socket: net.Socket, state: SocketState, held: ReturnType<typeof holdForMove>, sent: boolean): void {
+    if (sent) {
+      this.movedTotal += 1;
+      this.movedInDrain += 1;
+      this.untrack(socket);
+      discardHusk(socket);
+      return;
+    }
+    // The next generation is gone (or its channel is): nothing more moves, the rest drains politely.
+    state.moving = false;
+    held.closeIfOrphaned();
+    held.resume();
+    this.stopMoving();
+  }
+
+  /** Falls back to the polite drain for every socket still here. */
+  private stopMoving(): void {
+    if (this.mover === undefined) return;
+    this.mover = undefined;
+    if (!this.draining) return;
+    for (const [socket, state] of this.sockets) {
+      if (state.kind !== 'http1' || state.upgraded) continue;
+      const res = currentResponse(socket);
+      if (res) this.followPipeline(res, socket, state);
+    }
+  }
+
+  /** Follows a socket's responses until it is idle, then moves it (see canMoveNow for when it can). */
+  private moveAfter(res: http.ServerResponse, socket: Duplex, state: SocketState): void {
+    res.once('finish', () => {
+      if (!this.draining || this.mover === undefined) return;
+      // Node's own 'finish' listener ran first: the next pipelined response is current now, if any.
+      const next = currentResponse(socket);
+      if (next !== undefined && next !== res) this.moveAfter(next, socket, state);
+      else this.tryMove(socket, state);
     });
   }
 
@@ -290,7 +387,10 @@ export class DrainTracker {
     for (const [socket, state] of this.sockets) {
       if (state.kind !== 'http1' || state.upgraded) continue;
       const res = currentResponse(socket);
-      if (res) this.followPipeline(res, socket, state);
+      if (this.mover === undefined) {
+        if (res) this.followPipeline(res, socket, state);
+      } else if (res) this.moveAfter(res, socket, state);
+      else this.tryMove(socket, state);
     }
     this.drainRequestListener = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       // An HTTP/2 request (compatibility API) drains with its session's GOAWAY.
@@ -298,7 +398,8 @@ export class DrainTracker {
       const state = this.sockets.get(req.socket);
       if (!state) return;
       this.noteIdleAfter(res, req.socket, state);
-      if (this.isLastRequestRead(req, this.requestsInChunk(req, state))) this.closeAfter(res, state);
+      if (this.migrating()) this.moveAfter(res, req.socket, state);
+      else if (this.isLastRequestRead(req, this.requestsInChunk(req, state))) this.closeAfter(res, state);
     };
     // Prepended so the header is set before an app that answers synchronously sends its headers.
     this.server.prependListener('request', this.drainRequestListener);
@@ -416,6 +517,12 @@ export class DrainTracker {
       if (state.upgraded || currentResponse(socket)) {
         state.arrivingSince = undefined;
         continue;
+      }
+      if (state.moving) continue;
+      if (this.mover !== undefined && state.kind === 'http1') {
+        // Idle but not movable when last looked at (a body still being read, say): maybe it is now.
+        this.tryMove(socket, state);
+        if (state.moving) continue;
       }
       const parser = state.kind === 'http1' ? parserOf(socket) : undefined;
       if (parser?.headersCompleted) {

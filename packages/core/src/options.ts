@@ -24,6 +24,11 @@ export const DEFAULTS = Object.freeze({
    */
   successorEnv: 'initial' as SuccessorEnv,
   /**
+   * At a reload, hand each idle plain-HTTP/1 keep-alive connection to the next generation instead of
+   * closing it: clients keep their connections. TLS, HTTP/2 and upgraded connections drain politely.
+   */
+  migrateConnections: true,
+  /**
    * After SIGTERM/SIGINT, keep accepting and serving this long (reporting not ready) before the drain,
    * so a load balancer or Kubernetes endpoints stop sending new connections first. Not for reloads.
    */
@@ -56,6 +61,8 @@ export interface BatonOptions {
   settleMs?: number;
   /** 'current' passes this process's process.env on to the next generation instead of the initial one. */
   successorEnv?: SuccessorEnv;
+  /** Move idle keep-alive connections to the next generation at a reload. Env: BATON_MIGRATE_CONNECTIONS. */
+  migrateConnections?: boolean;
   /** Keep serving (not ready) this long after SIGTERM/SIGINT before draining. Env: BATON_SHUTDOWN_DELAY_MS. */
   shutdownDelayMs?: number;
   /** Format of the built-in stderr logger. Env: BATON_LOG_FORMAT. */
@@ -81,6 +88,7 @@ export const ENV_VARIABLES = {
   BATON_DRAIN_TIMEOUT_MS: 'drainTimeoutMs',
   BATON_SETTLE_MS: 'settleMs',
   BATON_SHUTDOWN_DELAY_MS: 'shutdownDelayMs',
+  BATON_MIGRATE_CONNECTIONS: 'migrateConnections',
   BATON_LOG_FORMAT: 'logFormat',
   BATON_LOG: 'logLevel',
   BATON_CONTROL: 'control',
@@ -92,6 +100,7 @@ const OPTION_NAMES = new Set<string>([
   'drainTimeoutMs',
   'settleMs',
   'successorEnv',
+  'migrateConnections',
   'shutdownDelayMs',
   'logFormat',
   'logLevel',
@@ -184,8 +193,9 @@ export function validateOptions(options: BatonOptions): BatonOptions {
         out.successorEnv = value;
         break;
       case 'handleSignals':
+      case 'migrateConnections':
         if (typeof value !== 'boolean') throw invalid(name, value, 'true | false');
-        out.handleSignals = value;
+        out[name] = value;
         break;
       case 'logger': {
         const logger = value as Partial<Logger>;
@@ -200,6 +210,14 @@ export function validateOptions(options: BatonOptions): BatonOptions {
   }
   return out;
 }
+
+/** What a BATON_* on/off variable accepts. */
+const BOOLEAN_WORDS = new Map([
+  ['true', true],
+  ['1', true],
+  ['false', false],
+  ['0', false],
+]);
 
 /** The options the BATON_* variables can set (see ENV_VARIABLES). */
 export type EnvOptions = Pick<BatonOptions, (typeof ENV_VARIABLES)[keyof typeof ENV_VARIABLES]>;
@@ -244,6 +262,12 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): EnvOptions
       case 'control':
         out[option] = checkPath(variable, raw);
         break;
+      case 'migrateConnections': {
+        const flag = BOOLEAN_WORDS.get(raw.trim().toLowerCase());
+        if (flag === undefined) throw invalid(variable, raw, 'true | false (or 1 | 0)');
+        out[option] = flag;
+        break;
+      }
     }
   }
   return out;

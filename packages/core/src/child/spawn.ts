@@ -39,8 +39,11 @@ export interface Child {
   readonly connected: boolean;
   /** Returns a function that stops listening. */
   onMessage(listener: (message: unknown, handle: unknown) => void): () => void;
-  /** Sends over the IPC channel; resolves once sent, or at once when the child is gone (not an error). */
-  send(message: object, handle?: unknown): Promise<void>;
+  /**
+   * Sends over the IPC channel; resolves true once sent, false when the child or its channel is gone
+   * (not an error: 'exit' says so).
+   */
+  send(message: object, handle?: unknown): Promise<boolean>;
   signal(signal: NodeJS.Signals): void;
   /**
    * SIGKILL the child and every process it started (a failed build must not leave its own children
@@ -110,11 +113,11 @@ class SpawnedChild implements Child {
     return () => void this.child?.off('message', listener);
   }
 
-  send(message: object, handle?: unknown): Promise<void> {
+  send(message: object, handle?: unknown): Promise<boolean> {
     const child = this.child;
-    if (!child?.connected) return Promise.resolve();
+    if (!child?.connected) return Promise.resolve(false);
     // The callback swallows EPIPE when the child is already gone; 'exit' tells us that.
-    return new Promise((resolve) => void child.send(message as never, handle as never, {}, () => resolve()));
+    return new Promise((resolve) => void child.send(message as never, handle as never, {}, (error) => resolve(!error)));
   }
 
   signal(signal: NodeJS.Signals): void {

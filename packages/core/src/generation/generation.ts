@@ -1,4 +1,5 @@
-import type net from 'node:net';
+import net from 'node:net';
+import tls from 'node:tls';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { DrainTracker, type DrainResult } from '../drain-tracker';
@@ -6,6 +7,7 @@ import { BatonError, errorToWire } from '../errors';
 import { parseListenArgs } from '../internal/listen-args';
 import { sideServerWarning, signalCollisionWarning, unmanagedServers } from '../internal/neighbours';
 import { removeSocketFile } from '../internal/unix-path-guard';
+import { adoptConnection } from '../migration/adopt-connection';
 import { RELOAD_SIGNAL, STOP_SIGNALS } from '../internal/signals';
 import { createStderrLogger, LifecycleLog } from '../logger';
 import { optionsFromEnv, resolveOptions, validateOptions, type BatonOptions, type ResolvedOptions } from '../options';
@@ -74,6 +76,8 @@ export class Generation {
   /** Warnings about the app's neighbours already given: each is said once. */
   private readonly warned = new Set<string>();
   private drainRun: Promise<{ results: DrainResult[]; startedAt: number }> | undefined;
+  /** Client connections the previous generation handed to this one (issue 13). */
+  private connectionsMovedIn = 0;
 
   /**
    * `inherited`: what this process was handed (readInheritance), or the error reading it raised, which
@@ -165,6 +169,10 @@ export class Generation {
       ...(this.readyAt !== undefined ? { readyMs: this.readyAt - this.startedAt } : {}),
       listeners,
       connections: sumCounts(listeners.map((l) => l.connections)),
+      connectionsMoved: {
+        in: this.connectionsMovedIn,
+        out: this.listeners.reduce((n, l) => n + l.tracker.moved, 0),
+      },
       ...(this.lastReload ? { lastReload: this.lastReload } : {}),
     };
   }
@@ -198,6 +206,7 @@ export class Generation {
       retire: (reason) => this.retire(reason),
       standBy: () => this.standBy(),
       resume: (handles, why) => this.resume(handles, why),
+      adoptConnection: (key, socket) => this.adoptConnection(key, socket),
     };
   }
 
@@ -394,7 +403,18 @@ export class Generation {
    */
   private standBy(): void {
     this.phase = 'standby';
-    void this.startDrain('reload');
+    void this.startDrain('reload').then(({ results, startedAt }) => {
+      // Still in the window with no client left (moved or closed): say when that happened.
+      if (this.phase !== 'standby' || results.some((r) => r.resumed || r.forced > 0)) return;
+      const durationMs = this.host.now() - startedAt;
+      const moved = results.reduce((n, r) => n + r.moved, 0);
+      const closed = results.reduce((n, r) => n + r.closed, 0);
+      this.log.info(
+        'emptied',
+        `no client connection left ${durationMs} ms after handing over (${moved} moved to the next generation, ${closed} closed here); standing by`,
+        { durationMs, moved, closed },
+      );
+    });
   }
 
   /** The successor died within the settle time: accept again on our own sockets and serve as before. */
@@ -419,6 +439,21 @@ export class Generation {
     return missing;
   }
 
+  /**
+   * Serves a client connection the previous generation handed over on the server with the same key.
+   * Only a plain http server can take one (the sender checks as much); anything else is closed.
+   */
+  private adoptConnection(key: string, socket: unknown): void {
+    if (!(socket instanceof net.Socket)) return;
+    const listener = this.listeners.find((l) => l.key === key);
+    if (listener === undefined || listener.server instanceof tls.Server) {
+      this.log.debug('adopt', `no plain http listener ${key} here for a connection handed over; closing it`, { key });
+      socket.destroy();
+      return;
+    }
+    if (adoptConnection(listener.server, socket)) this.connectionsMovedIn += 1;
+  }
+
   /** Drains every listener, runs the hooks, exits 0. From now on this generation cannot reload. */
   private retire(reason: RetireReason): void {
     if (this.retiring) return;
@@ -437,15 +472,24 @@ export class Generation {
     if (results.some((r) => r.resumed)) return;
     const budget = this.options.drainTimeoutMs;
     const forced = results.reduce((n, r) => n + r.forced, 0);
+    const moved = results.reduce((n, r) => n + r.moved, 0);
+    const closed = results.reduce((n, r) => n + r.closed, 0);
     const elapsed = this.host.now() - startedAt;
+    // Per reload: how many connections the next generation took over, and how many ended here.
+    const handedOn = moved > 0 ? `moved ${moved} connections to the next generation, ${closed} closed here; ` : '';
     if (forced > 0)
       this.log.warn(
         'drained',
-        `drain deadline of ${budget} ms reached: closed ${forced} connections by force; exiting`,
-        { forced },
+        `drain deadline of ${budget} ms reached: ${handedOn}closed ${forced} connections by force; exiting`,
+        { forced, moved, closed },
       );
-    else this.log.info('drained', `drained in ${(elapsed / 1000).toFixed(1)} s; exiting`, { durationMs: elapsed });
-    this.upstream.drained(elapsed, forced);
+    else
+      this.log.info('drained', `drained in ${(elapsed / 1000).toFixed(1)} s; ${handedOn}exiting`, {
+        durationMs: elapsed,
+        moved,
+        closed,
+      });
+    this.upstream.drained(elapsed, forced, moved);
     // One budget for the whole stop: the hooks get what the drain left of it.
     await this.runExitHooks(budget, Math.max(0, budget - (this.host.now() - startedAt)));
     this.exit();
@@ -471,9 +515,15 @@ export class Generation {
         removeSocketFile(l.adoptedPath as string);
       }
     }
+    // Asked before draining() may let the successor's channel go.
+    const target = this.options.migrateConnections ? this.upstream.connectionTarget(reason) : undefined;
     // Told once this generation no longer accepts: a successor waits for that to take over the pid file.
     this.upstream.draining(reason, counts);
-    const drains = Promise.all(this.listeners.map((l) => l.tracker.drain(deadline)));
+    const drains = Promise.all(
+      this.listeners.map((l) =>
+        l.tracker.drain(deadline, target && ((socket: net.Socket) => target(l.key, socket))),
+      ),
+    );
     // The hooks start with the drain (close WebSockets now, not after) and are awaited, within its deadline.
     const hooks = this.runHooks(this.drainHooks, 'onDrain', (hook) => hook({ reason, upgradedSockets }));
     const hooksWithin = this.within(hooks, deadline, () =>

@@ -8,7 +8,8 @@ export interface ParentChannel {
   readonly connected: boolean;
   /** Resolves once the message is handed to the OS; rejects when the parent is gone. */
   send(message: GenerationMessage, handle?: unknown): Promise<void>;
-  onMessage(listener: (message: unknown) => void): void;
+  /** `handle`: a socket sent with the message (a listener copy, or a connection handed over). */
+  onMessage(listener: (message: unknown, handle: unknown) => void): void;
   onDisconnect(listener: () => void): void;
 }
 

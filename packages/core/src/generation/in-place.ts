@@ -9,10 +9,10 @@ import { addressInUseHint } from '../internal/neighbours';
 import { createStderrLogger, LifecycleLog } from '../logger';
 import { wrapperWarning } from '../internal/wrapper-check';
 import { HANDOFF_VARIABLES, handoffEnv, type Inheritance } from '../wire/handoff-env';
-import type { PredecessorMessage, RetireReason } from '../wire/ipc';
+import { isBatonMessage, type ConnectionMessage, type PredecessorMessage, type RetireReason } from '../wire/ipc';
 import type { ConnectionCounts, GenerationMode, ReloadResult, Status } from '../wire/types';
 import type { Host, ParentChannel } from './host';
-import type { GenerationPort, ServedListener, Upstream } from './upstream';
+import type { ConnectionTarget, GenerationPort, ServedListener, Upstream } from './upstream';
 
 /** The command that starts the next generation, and the flags that could not come along. */
 export interface SuccessorCommand {
@@ -83,8 +83,11 @@ export class InPlaceUpstream implements Upstream {
   private control: InPlaceControl | undefined;
   private successorPid: number | undefined;
   private starting: Starting | undefined;
-  /** The successor that took over; released (not waited for) once told, or after the rollback window. */
-  private successor: { child: Child; releaseOnceTold: boolean } | undefined;
+  /**
+   * The successor that took over. Its channel carries the client connections a reload moves, so it is
+   * released (not waited for) only once the drain is over.
+   */
+  private successor: { child: Child } | undefined;
   /** Ends the rollback window early (a stop signal, or the drain began for another reason). */
   private endStandby: (() => void) | undefined;
 
@@ -118,6 +121,12 @@ export class InPlaceUpstream implements Upstream {
     }
     if (this.inheritance.predecessorGone)
       port.log.warn('predecessor-gone', predecessorGone(this.inheritance.predecessorPid));
+    // The predecessor moves its idle client connections here once this generation is ready.
+    if (this.inheritance.predecessorPid !== undefined)
+      this.host.parent?.onMessage((message, handle) => {
+        if (isBatonMessage(message) && message.baton === 'connection' && handle)
+          port.adoptConnection((message as ConnectionMessage).key, handle);
+      });
   }
 
   bound(_key: string, _server: net.Server): void {
@@ -298,10 +307,11 @@ export class InPlaceUpstream implements Upstream {
       `generation ${child.pid} ready in ${readyMs} ms; ` +
         (standing
           ? `standing by for ${settleMs} ms (not accepting, ${counts.sockets} connections open) to take the sockets back if it dies`
-          : `draining ${counts.sockets} connections (${counts.activeRequests} requests in flight)`),
+          : `draining ${counts.sockets} connections (${counts.activeRequests} requests in flight)`) +
+        (this.port.options().migrateConnections && counts.sockets > 0 ? '; idle connections move to it' : ''),
       { successorPid: child.pid, readyMs, ...counts },
     );
-    this.successor = { child, releaseOnceTold: !standing };
+    this.successor = { child };
     if (standing) this.standBy(child, handles, settleMs);
     else {
       closeHandles(handles);
@@ -325,24 +335,27 @@ export class InPlaceUpstream implements Upstream {
     return reason === 'reload';
   }
 
+  connectionTarget(reason: RetireReason): ConnectionTarget | undefined {
+    const child = this.successor?.child;
+    if (reason !== 'reload' || child === undefined || !child.connected) return undefined;
+    return (key, socket) => child.send({ baton: 'connection', key } satisfies PredecessorMessage, socket);
+  }
+
   draining(reason: RetireReason, _counts: ConnectionCounts): void {
     if (reason === 'reload') this.control?.handOver();
     else this.control?.close();
     // Not accepting any more: the successor may take over the pid file.
-    const successor = this.successor;
-    if (successor) {
-      void successor.child.send({ baton: 'handed-over' } satisfies PredecessorMessage).then(() => {
-        if (successor.releaseOnceTold) successor.child.release();
-      });
-    }
+    void this.successor?.child.send({ baton: 'handed-over' } satisfies PredecessorMessage);
   }
 
-  drained(_durationMs: number, _forced: number): void {
-    // In place nobody waits for the numbers: the log line is the report.
+  drained(_durationMs: number, _forced: number, _moved: number): void {
+    // In place nobody waits for the numbers: the log line is the report. Nothing more will move.
+    this.successor?.child.release();
   }
 
   exiting(): void {
     this.endStandby?.();
+    this.successor?.child.release();
     // After a handover the file is the successor's, which may be writing it right now: leave it alone.
     // Only a final shutdown removes it, and only while it still names this process.
     const pidFile = this.port?.options().pidFile;
@@ -371,7 +384,6 @@ export class InPlaceUpstream implements Upstream {
       this.endStandby = undefined;
       this.host.clearTimeout(timer);
       closeHandles(handles);
-      child.release();
     };
     const timer = this.host.setTimeout(() => {
       if (over) return;

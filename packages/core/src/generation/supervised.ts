@@ -89,7 +89,12 @@ export class SupervisedUpstream implements Upstream {
     this.send({ baton: 'draining', connections });
   }
 
-  drained(durationMs: number, forced: number): void {
+  connectionTarget(_reason: RetireReason): undefined {
+    // Under `baton run` connections drain politely: the supervisor does not relay them (yet).
+    return undefined;
+  }
+
+  drained(durationMs: number, forced: number, _moved: number): void {
     this.send({ baton: 'drained', durationMs, forced });
   }
 

@@ -34,7 +34,12 @@ export interface GenerationPort {
    * sockets, by key) and serve as before. Returns the keys that could not be resumed.
    */
   resume(handles: ReadonlyMap<string, unknown>, why: string): string[];
+  /** A client connection the previous generation handed over: serve it on the listener with `key`. */
+  adoptConnection(key: string, socket: unknown): void;
 }
+
+/** Sends a client connection of the listener `key` to the process that serves next; true once sent. */
+export type ConnectionTarget = (key: string, socket: net.Socket) => Promise<boolean>;
 
 /**
  * What differs by role, chosen once when the process starts (as jpillora/overseer chooses master or
@@ -57,10 +62,15 @@ export interface Upstream {
   cancelReload(signal: NodeJS.Signals): void;
   /** Whether the listening sockets live on in another process once this one stops accepting. */
   socketsLiveOn(reason: RetireReason): boolean;
+  /**
+   * Where a reload's drain may move idle client connections (the next generation), or undefined when
+   * nothing can take them. Asked once, when the drain starts.
+   */
+  connectionTarget(reason: RetireReason): ConnectionTarget | undefined;
   /** The drain starts, holding `counts`; this generation no longer accepts. */
   draining(reason: RetireReason, counts: ConnectionCounts): void;
-  /** The drain is over. */
-  drained(durationMs: number, forced: number): void;
+  /** The drain is over: `moved` connections went to the next generation, `forced` were cut. */
+  drained(durationMs: number, forced: number, moved: number): void;
   /** Last words before the process exits. */
   exiting(): void;
   /** The pids that relate this generation to others, for status(). */

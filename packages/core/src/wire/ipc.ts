@@ -26,11 +26,20 @@ export interface ReadyMessage {
   keys?: string[];
 }
 
-/**
- * An in-place predecessor to its successor, once it stopped accepting: the sockets are the
- * successor's alone now, so it may write the pid file (whoever reads it reaches the new code).
- */
-export type PredecessorMessage = { baton: 'handed-over' };
+/** An in-place predecessor to its successor. */
+export type PredecessorMessage =
+  /**
+   * It stopped accepting: the sockets are the successor's alone now, so it may write the pid file
+   * (whoever reads it reaches the new code).
+   */
+  | { baton: 'handed-over' }
+  /** Sent with an idle client connection's socket: serve it on the listener with this key (issue 13). */
+  | ConnectionMessage;
+
+export interface ConnectionMessage {
+  baton: 'connection';
+  key: string;
+}
 
 /** The supervisor to a worker. */
 export type SupervisorMessage =

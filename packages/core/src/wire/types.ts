@@ -86,6 +86,11 @@ export interface Status {
   readyMs?: number;
   listeners: ListenerStatus[];
   connections: ConnectionCounts;
+  /**
+   * Client connections handed over at reloads (migrateConnections): `in` from the previous generation,
+   * `out` to the next one. Absent from a worker of an older baton.
+   */
+  connectionsMoved?: { in: number; out: number };
   lastReload?: LastReload;
 }
 

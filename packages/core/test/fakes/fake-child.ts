@@ -40,11 +40,11 @@ export class FakeChild implements Child {
     return () => void this.listeners.delete(listener);
   }
 
-  send(message: object, handle?: unknown): Promise<void> {
-    if (!this.connected) return Promise.resolve();
+  send(message: object, handle?: unknown): Promise<boolean> {
+    if (!this.connected) return Promise.resolve(false);
     this.sent.push({ message, ...(handle !== undefined ? { handle } : {}) });
     this.onSent?.(message);
-    return Promise.resolve();
+    return Promise.resolve(true);
   }
 
   signal(signal: NodeJS.Signals): void {

@@ -12,7 +12,7 @@ export const FAKE_SCRIPT = __filename;
 export class FakeParent implements ParentChannel {
   connected = true;
   readonly sent: GenerationMessage[] = [];
-  private readonly messageListeners: Array<(message: unknown) => void> = [];
+  private readonly messageListeners: Array<(message: unknown, handle: unknown) => void> = [];
   private readonly disconnectListeners: Array<() => void> = [];
 
   send(message: GenerationMessage): Promise<void> {
@@ -20,15 +20,15 @@ export class FakeParent implements ParentChannel {
     this.sent.push(message);
     return Promise.resolve();
   }
-  onMessage(listener: (message: unknown) => void): void {
+  onMessage(listener: (message: unknown, handle: unknown) => void): void {
     this.messageListeners.push(listener);
   }
   onDisconnect(listener: () => void): void {
     this.disconnectListeners.push(listener);
   }
   /** The parent says something to the generation. */
-  say(message: object): void {
-    for (const listener of this.messageListeners) listener(message);
+  say(message: object, handle?: unknown): void {
+    for (const listener of this.messageListeners) listener(message, handle);
   }
   disconnect(): void {
     this.connected = false;
