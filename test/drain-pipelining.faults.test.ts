@@ -1,7 +1,8 @@
 // Issue 8, fault 6: HTTP/1.1 pipelining across a reload. A client that wrote 5 requests at once saw the
 // old generation run all 5 and answer 1: Connection: close went on the first response of the pipeline
 // and Node closed the socket right after it. Now every request already read is answered and the close
-// goes on the last one, whether the requests were read before the drain started or during it.
+// goes on the last one, whether the requests were read before the drain started or during it. With
+// connection migration (issue 13) the socket instead moves once the last response is written.
 import net from 'node:net';
 import path from 'node:path';
 import { FIXTURES, killAll, startServer, waitForPort, type Server } from './helpers/processes';
@@ -91,9 +92,14 @@ class PipeliningClient {
   }
 }
 
-function start(): Server {
-  // No rollback window: the old generation drains as soon as its successor is ready.
-  return startServer(APP, { ...DEPLOYED_ENV, BATON_SETTLE_MS: '0' });
+function start(migrate = false): Server {
+  // No rollback window: the old generation drains as soon as its successor is ready. The polite drain
+  // (what TLS connections, and every connection with BATON_MIGRATE_CONNECTIONS=0, get) unless `migrate`.
+  return startServer(APP, {
+    ...DEPLOYED_ENV,
+    BATON_SETTLE_MS: '0',
+    BATON_MIGRATE_CONNECTIONS: migrate ? '1' : '0',
+  });
 }
 
 function paths(prefix: string, query = ''): string[] {
@@ -141,4 +147,27 @@ test(`${PIPELINE} requests written at once on an old keep-alive socket during th
   expect(await holder.response()).toMatchObject({ connection: 'close', body: `/hold pid=${server.pid}` });
   expect(await exitOf(server)).toEqual({ code: 0, signal: null });
   expect(server.output()).not.toMatch(/by force/);
+});
+
+test(`with migration: ${PIPELINE} pipelined requests in flight at the reload are all answered by the old generation, none with Connection: close, and the connection then moves to the new one`, async () => {
+  const server = start(true);
+  const client = new PipeliningClient(await waitForPort(server));
+  client.send(paths('m', '?ms=2000'));
+  await waitForOutput(server, new RegExp(`^request /m-\\d ${server.pid}$`, 'm'), PIPELINE);
+
+  process.kill(server.pid, 'SIGHUP');
+  await waitForOutput(server, new RegExp(`^draining ${server.pid}$`, 'm'));
+  expect(client.received).toBe(0); // The drain started with all five in flight.
+
+  const replies = await client.responses(PIPELINE);
+  expect(replies.map((r) => r.body)).toEqual(paths('m').map((p) => `${p} pid=${server.pid}`));
+  expect(replies.map((r) => r.connection)).toEqual(Array(PIPELINE).fill('keep-alive'));
+  expect(await exitOf(server)).toEqual({ code: 0, signal: null });
+  // Once the last response was written the socket was idle, and moved: the same connection goes on.
+  client.send(['/after']);
+  const after = await client.response();
+  expect(after.body).toMatch(/^\/after pid=(\d+)$/);
+  expect(after.body).not.toBe(`/after pid=${server.pid}`);
+  expect(client.closed).toBe(false);
+  expect(server.output()).toMatch(/moved 1 connection to the next generation/);
 });

@@ -35,6 +35,7 @@ describe('DEFAULTS', () => {
       drainTimeoutMs: 30_000,
       settleMs: 5_000,
       successorEnv: 'initial',
+      migrateConnections: true,
       shutdownDelayMs: 0,
       logFormat: 'text',
       logLevel: 'info',
@@ -77,6 +78,7 @@ describe('optionsFromEnv', () => {
       BATON_DRAIN_TIMEOUT_MS: 'drainTimeoutMs',
       BATON_SETTLE_MS: 'settleMs',
       BATON_SHUTDOWN_DELAY_MS: 'shutdownDelayMs',
+      BATON_MIGRATE_CONNECTIONS: 'migrateConnections',
       BATON_LOG_FORMAT: 'logFormat',
       BATON_LOG: 'logLevel',
       BATON_CONTROL: 'control',
@@ -93,6 +95,21 @@ describe('optionsFromEnv', () => {
     expect(() => validateOptions({ settleMs: 1.5 })).toThrow('settleMs=1.5 is invalid');
     expect(() => optionsFromEnv({ BATON_SETTLE_MS: 'soon' })).toThrow('BATON_SETTLE_MS="soon" is invalid');
     expect(() => optionsFromEnv({ BATON_SETTLE_MS: '9999999999' })).toThrow('BATON_SETTLE_MS="9999999999" is invalid');
+  });
+
+  test('BATON_MIGRATE_CONNECTIONS takes true/false or 1/0; anything else is named with its value', () => {
+    expect(optionsFromEnv({ BATON_MIGRATE_CONNECTIONS: '0' })).toEqual({ migrateConnections: false });
+    expect(optionsFromEnv({ BATON_MIGRATE_CONNECTIONS: 'false' })).toEqual({ migrateConnections: false });
+    expect(optionsFromEnv({ BATON_MIGRATE_CONNECTIONS: ' TRUE ' })).toEqual({ migrateConnections: true });
+    expect(optionsFromEnv({ BATON_MIGRATE_CONNECTIONS: '1' })).toEqual({ migrateConnections: true });
+    for (const raw of ['yes', 'off', 'constructor', '2'])
+      expect(() => optionsFromEnv({ BATON_MIGRATE_CONNECTIONS: raw })).toThrow(
+        `BATON_MIGRATE_CONNECTIONS="${raw}" is invalid: expected true | false (or 1 | 0)`,
+      );
+    expect(validateOptions({ migrateConnections: false })).toEqual({ migrateConnections: false });
+    expect(() => validateOptions({ migrateConnections: 'no' as never })).toThrow(
+      'migrateConnections="no" is invalid: expected true | false',
+    );
   });
 
   test('no variables: no options', () => {

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import { BatonError } from '../errors';
 import { descendantsOf } from '../internal/process-tree';
 import { isReadyMessage, type ReadyMessage } from '../wire/ipc';
@@ -70,6 +71,18 @@ class SpawnedChild implements Child {
   hasExited = false;
   private readonly child: ChildProcess | undefined;
   private resolveExit!: (exit: ChildExit) => void;
+  /**
+   * Sends not yet done. Node drops the messages (and handles) queued behind an unacknowledged handle
+   * when the channel closes, without calling back: they are settled as not sent when it does.
+   */
+  private readonly pendingSends = new Set<(sent: boolean) => void>();
+  /**
+   * The descriptors of client connections sent to the child. Node keeps its copy of each until the
+   * child acknowledges it, and closes it then; if the child dies first, Node never does (it waits to
+   * flush a queue that will not flush), and the client would wait forever on a connection nobody reads.
+   * Closed here when the child exits (closing one Node already closed does nothing).
+   */
+  private readonly sentConnections = new Set<{ close(): void }>();
 
   constructor(plan: ChildPlan) {
     this.role = plan.role;
@@ -94,6 +107,7 @@ class SpawnedChild implements Child {
     }
     const child = this.child;
     child.once('exit', (code, signal) => this.done({ code, signal }));
+    child.once('disconnect', () => this.settleSends());
     child.on('error', (error) => {
       // A child that never started emits no 'exit'; a later 'error' (a failed send) is not fatal.
       if (child.pid === undefined) this.fail(error);
@@ -116,8 +130,23 @@ class SpawnedChild implements Child {
   send(message: object, handle?: unknown): Promise<boolean> {
     const child = this.child;
     if (!child?.connected) return Promise.resolve(false);
-    // The callback swallows EPIPE when the child is already gone; 'exit' tells us that.
-    return new Promise((resolve) => void child.send(message as never, handle as never, {}, (error) => resolve(!error)));
+    return new Promise((resolve) => {
+      const settle = (sent: boolean): void => {
+        if (!this.pendingSends.delete(settle)) return;
+        resolve(sent);
+      };
+      this.pendingSends.add(settle);
+      const connection = handle instanceof net.Socket ? (handle as { _handle?: { close(): void } })._handle : undefined;
+      // The callback swallows EPIPE when the child is already gone; 'exit' tells us that.
+      child.send(message as never, handle as never, {}, (error) => {
+        if (!error && connection) this.sentConnections.add(connection);
+        settle(!error);
+      });
+    });
+  }
+
+  private settleSends(): void {
+    for (const settle of [...this.pendingSends]) settle(false);
   }
 
   signal(signal: NodeJS.Signals): void {
@@ -157,6 +186,9 @@ class SpawnedChild implements Child {
   }
 
   private done(exit: ChildExit): void {
+    this.settleSends();
+    for (const connection of this.sentConnections) connection.close();
+    this.sentConnections.clear();
     if (this.hasExited) return;
     this.hasExited = true;
     this.resolveExit(exit);

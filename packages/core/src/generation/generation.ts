@@ -41,6 +41,11 @@ function handleFd(server: net.Server): number | undefined {
 }
 
 /** `tcp:*:0 (port 41235)`: the key the code asked for, and where it really listens when that differs. */
+/** `1 connection`, `3 connections`. */
+function connections(count: number): string {
+  return `${count} connection${count === 1 ? '' : 's'}`;
+}
+
 function describeListener(listener: Listener): string {
   const address = listener.server.address();
   if (address === null || typeof address === 'string') return listener.key;
@@ -476,7 +481,7 @@ export class Generation {
     const closed = results.reduce((n, r) => n + r.closed, 0);
     const elapsed = this.host.now() - startedAt;
     // Per reload: how many connections the next generation took over, and how many ended here.
-    const handedOn = moved > 0 ? `moved ${moved} connections to the next generation, ${closed} closed here; ` : '';
+    const handedOn = moved > 0 ? `moved ${connections(moved)} to the next generation, ${closed} closed here; ` : '';
     if (forced > 0)
       this.log.warn(
         'drained',
@@ -520,9 +525,7 @@ export class Generation {
     // Told once this generation no longer accepts: a successor waits for that to take over the pid file.
     this.upstream.draining(reason, counts);
     const drains = Promise.all(
-      this.listeners.map((l) =>
-        l.tracker.drain(deadline, target && ((socket: net.Socket) => target(l.key, socket))),
-      ),
+      this.listeners.map((l) => l.tracker.drain(deadline, target && ((socket: net.Socket) => target(l.key, socket)))),
     );
     // The hooks start with the drain (close WebSockets now, not after) and are awaited, within its deadline.
     const hooks = this.runHooks(this.drainHooks, 'onDrain', (hook) => hook({ reason, upgradedSockets }));

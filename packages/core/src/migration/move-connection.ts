@@ -61,15 +61,18 @@ export interface HeldSocket {
  */
 export function holdForMove(socket: net.Socket): HeldSocket {
   const handle = handleOf(socket) as StreamHandle;
+  // The keep-alive timer Node set when the last response ended, to put back if the socket stays.
+  const timeout = (socket as { timeout?: number }).timeout ?? 0;
   handle.reading = false;
   handle.readStop();
   socket.setTimeout(0);
   const attached = (): boolean => handleOf(socket) === handle;
   return {
     resume: () => {
-      if (!attached() || socket.destroyed) return;
+      if (!attached() || socket.destroyed || handle.reading === true) return;
       handle.reading = true;
       handle.readStart();
+      if (timeout > 0) socket.setTimeout(timeout);
     },
     closeIfOrphaned: () => {
       if (!attached()) handle.close();
