@@ -1,6 +1,9 @@
 // Run sizes. quick: `pnpm bench` (a few minutes on 2 cores); full: `pnpm bench --full`; smoke: CI.
 // dying: the "build that dies 1 s after ready" section (sections/dying-build.mjs): per strategy and trial,
 // warm-up + steady load on v1, one reload onto the dying build, then laterMs after its first process died.
+// migration: connection migration on against off (sections/migration.mjs), one run of each per pair, a
+// reload every 1.5 s; workOnly: also the pair with 2 ms requests only; nginx: also the pair behind nginx
+// (skipped, and said so, when nginx is missing).
 const LOAD = {
   undici: { loops: 8, connections: 8, thinkMs: 10 },
   agent: { loops: 8, maxSockets: 8, thinkMs: 10 },
@@ -26,6 +29,16 @@ export const PRESETS = {
     overhead: { pairs: 3, warmupS: 1, durationS: 3, connections: 32 },
     startup: { samples: 8 },
     dying: { trials: 1, warmupMs: 1000, steadyMs: 3000, diesAfterMs: 1000, laterMs: 10_000, workers: 2, load: LOAD },
+    migration: {
+      reloads: 20,
+      intervalMs: 1500,
+      warmupMs: 2000,
+      steadyMs: 5000,
+      tailMs: 4000,
+      workOnly: true,
+      nginx: true,
+      load: LOAD,
+    },
   },
   full: {
     reloads: 100,
@@ -37,6 +50,16 @@ export const PRESETS = {
     overhead: { pairs: 8, warmupS: 2, durationS: 5, connections: 32 },
     startup: { samples: 30 },
     dying: { trials: 3, warmupMs: 2000, steadyMs: 5000, diesAfterMs: 1000, laterMs: 10_000, workers: 2, load: LOAD },
+    migration: {
+      reloads: 50,
+      intervalMs: 1500,
+      warmupMs: 3000,
+      steadyMs: 10_000,
+      tailMs: 6000,
+      workOnly: true,
+      nginx: true,
+      load: LOAD,
+    },
   },
   smoke: {
     reloads: 2,
@@ -57,6 +80,17 @@ export const PRESETS = {
       workers: 2,
       load: SMOKE_LOAD,
       strategies: ['baton'],
+    },
+    // Tiny, and never behind nginx (CI need not install it).
+    migration: {
+      reloads: 2,
+      intervalMs: 1500,
+      warmupMs: 500,
+      steadyMs: 1500,
+      tailMs: 1500,
+      workOnly: false,
+      nginx: false,
+      load: SMOKE_LOAD,
     },
   },
 };

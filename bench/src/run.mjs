@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `pnpm bench`: reload under load (baton against what users would pick instead), a build that dies
-// 1 s after ready, overhead of listen(app), start-up cost, and a chart. A complete `--full` run writes the
+// 1 s after ready, overhead of listen(app), start-up cost, a chart, and connection migration on against off. A complete `--full` run writes the
 // committed report (bench/results/{report.md,results.json,latency.svg,latency-zoom.svg}); a quick run
 // writes to bench/results/quick/, any other run to bench/results/partial/, smoke to bench/results/raw/smoke/.
 import { execFileSync } from 'node:child_process';
@@ -22,7 +22,9 @@ import {
   targets,
   targetsTable,
 } from './report/markdown.mjs';
+import { migrationTables } from './report/migration.mjs';
 import { DYING_STRATEGIES, runDyingBuild } from './sections/dying-build.mjs';
+import { migrationVariants, nginxUnavailable, runMigrationVariant } from './sections/migration.mjs';
 import { runOverhead } from './sections/overhead.mjs';
 import { runStrategy } from './sections/reload.mjs';
 import { runStartup } from './sections/startup.mjs';
@@ -31,7 +33,7 @@ import { STRATEGIES } from './strategies/index.mjs';
 
 const BENCH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const REPO = path.resolve(BENCH, '..');
-const SECTIONS = ['reload', 'dying-build', 'overhead', 'startup'];
+const SECTIONS = ['reload', 'dying-build', 'overhead', 'startup', 'migration'];
 
 const HELP = `Usage: pnpm bench [options]        (pnpm bench:smoke for the CI run)
 
@@ -39,9 +41,10 @@ const HELP = `Usage: pnpm bench [options]        (pnpm bench:smoke for the CI ru
                        3 dying-build trials; only a --full run with no --sections/--strategies/size knob
                        writes the committed report in bench/results
   --smoke              tiny numbers (CI): checks the bench still runs; writes to bench/results/raw/smoke
-  --reloads N          reloads per strategy (quick: ${PRESETS.quick.reloads}, full: ${PRESETS.full.reloads})
+  --reloads N          reloads per strategy (quick: ${PRESETS.quick.reloads}, full: ${PRESETS.full.reloads}; migration
+                       section: ${PRESETS.quick.migration.reloads} / ${PRESETS.full.migration.reloads} per variant)
   --duration S         seconds of steady-state load before the reloads (quick: ${PRESETS.quick.steadyMs / 1000}, full: ${PRESETS.full.steadyMs / 1000})
-  --interval MS        milliseconds between reload signals (default 1000)
+  --interval MS        milliseconds between reload signals (default 1000; migration section ${PRESETS.quick.migration.intervalMs})
   --tail S             seconds of load after the last reload
   --strategies LIST    comma-separated, of: ${STRATEGIES.map((s) => s.name).join(', ')}
   --sections LIST      comma-separated, of: ${SECTIONS.join(', ')}
@@ -93,10 +96,13 @@ function options() {
     if (bad.length) throw new Error(`--${name}: unknown ${bad.join(', ')} (expected ${allowed.join(', ')})`);
     return items;
   };
-  if (values.reloads !== undefined) preset.reloads = Math.round(num('reloads', values.reloads, 1));
-  if (values.duration !== undefined) preset.steadyMs = num('duration', values.duration, 1) * 1000;
-  if (values.interval !== undefined) preset.intervalMs = num('interval', values.interval, 100);
-  if (values.tail !== undefined) preset.tailMs = num('tail', values.tail, 0) * 1000;
+  // The run-shape knobs apply to both sections that reload under load (1 and migration).
+  for (const shape of [preset, preset.migration]) {
+    if (values.reloads !== undefined) shape.reloads = Math.round(num('reloads', values.reloads, 1));
+    if (values.duration !== undefined) shape.steadyMs = num('duration', values.duration, 1) * 1000;
+    if (values.interval !== undefined) shape.intervalMs = num('interval', values.interval, 100);
+    if (values.tail !== undefined) shape.tailMs = num('tail', values.tail, 0) * 1000;
+  }
   if (values.pairs !== undefined) preset.overhead.pairs = Math.round(num('pairs', values.pairs, 1));
   if (values.samples !== undefined) preset.startup.samples = Math.round(num('samples', values.samples, 1));
   if (values.trials !== undefined) preset.dying.trials = Math.round(num('trials', values.trials, 1));
@@ -272,6 +278,27 @@ async function main() {
     log('start-up: bare node app.js against a baton successor…');
     results.startup = await runStartup(opts.startup, log);
   }
+  if (sections.includes('migration')) {
+    const m = opts.migration;
+    results.migration = { runs: [], skipped: [] };
+    // Behind nginx only where nginx is installed: its absence is reported, never a failure.
+    const noNginx = m.nginx ? nginxUnavailable() : undefined;
+    if (noNginx) {
+      results.migration.skipped.push({ label: 'baton in place behind nginx (migration on and off)', reason: noNginx });
+      log(`migration behind nginx: skipped: ${noNginx}`);
+    }
+    for (const v of migrationVariants({ nginx: m.nginx && !noNginx, workOnly: m.workOnly })) {
+      log(`migration ${v.name}: ${m.reloads} reloads, one every ${m.intervalMs / 1000} s, under load…`);
+      const run = await runMigrationVariant(v, { ...m, seed: opts.seed }, raw);
+      results.migration.runs.push(run);
+      if (run.errors.length || !run.requests || run.requests.total === 0) failedHarness = true;
+      if (run.requests)
+        log(
+          `migration ${v.name}: ${run.reloadsDone} reloads, ${run.requests.total} requests, ${run.failed.total} failed, ${run.connections?.perReload ?? '?'} new client connections per reload`,
+        );
+      for (const e of run.errors) log(`migration ${v.name}: ${e.split('\n')[0]}`);
+    }
+  }
   if (results.reload?.some((r) => r.timeline)) {
     const runs = results.reload.filter((r) => r.timeline);
     fs.writeFileSync(path.join(out, 'latency.svg'), await renderSvg(chartSpec(runs)));
@@ -316,6 +343,7 @@ async function main() {
     printed.push('A build that dies 1 s after ready', dyingTable(results.dying, opts.dying.laterMs), '');
   if (results.overhead) printed.push('Overhead', overheadTable(results.overhead), '');
   if (results.startup) printed.push('Start-up', startupTable(results.startup), '');
+  if (results.migration) printed.push(...migrationTables(results.migration), '');
   console.log(printed.join('\n'));
   log(`report: ${path.join(out, 'report.md')} (${Math.round(meta.durationS)} s)`);
   if (failedHarness) {

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { now, Recorder, sleep, startAgent, startIdle, startUndici } from '@baton/core/verify';
 import { startAutocannon } from './autocannon.mjs';
+import { countConnections } from './connections.mjs';
 import { pickRoute, ROUTE_INDEX, ROUTES } from './mix.mjs';
 
 export const KINDS = ['undici', 'agent', 'autocannon', 'idle'];
@@ -16,6 +17,8 @@ let stopping = false;
 let stops = [];
 let recorder;
 let config;
+/** Every TCP connection the clients open (load/connections.mjs), from before the first one. */
+const connections = countConnections();
 
 async function start(cfg) {
   config = cfg;
@@ -26,7 +29,8 @@ async function start(cfg) {
     recorder,
     isStopping: () => stopping,
     routes: ROUTES,
-    pick: pickRoute,
+    // workOnly (migration section): every request the 2 ms one, so nothing long is in flight at a reload.
+    pick: cfg.workOnly ? () => ROUTE_INDEX.work : pickRoute,
     seed,
     pidHeader: PID_HEADER,
   };
@@ -47,7 +51,7 @@ function finish() {
     stopping = true;
     // In-flight requests end on their own (at most the request timeout); this bounds it anyway.
     await Promise.race([Promise.all(stops.map((stop) => stop())), sleep(20_000)]);
-    fs.writeFileSync(config.out, JSON.stringify({ stoppedAt, ...recorder.toJSON() }));
+    fs.writeFileSync(config.out, JSON.stringify({ stoppedAt, ...recorder.toJSON(), connections: connections() }));
     process.send?.({ type: 'done' });
     setTimeout(() => process.exit(0), 100);
   })();

@@ -1,30 +1,13 @@
 // The report: every number the README may quote, with how it was measured.
 import { MIX } from '../load/mix.mjs';
+import { fmt, KIND_TITLES, ms, table } from './format.mjs';
+import { migrationSection, migrationTargets } from './migration.mjs';
 import { AFTER_RELOAD_MS, LATENCY_KINDS } from '../sections/reload-analysis.mjs';
 
-const KIND_TITLES = {
-  undici: 'undici Pool',
-  agent: 'http.Agent keep-alive',
-  autocannon: 'autocannon',
-  idle: 'idle keep-alive clients',
-};
 const KINDS = Object.keys(KIND_TITLES);
 
-const fmt = (v, digits = 1) =>
-  v === undefined || v === null || Number.isNaN(v)
-    ? '–'
-    : Number(v).toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 });
 const signed = (v) => (v < 0 ? `−${ms(-v)}` : `+${ms(v)}`);
 const pct = (share) => `${fmt(share * 100, 1)}%`;
-const ms = (v) => (v === undefined || v === null ? '–' : `${fmt(v, v < 10 ? 2 : v < 100 ? 1 : 0)}`);
-
-function table(header, rows) {
-  return [
-    `| ${header.join(' | ')} |`,
-    `|${header.map(() => '---').join('|')}|`,
-    ...rows.map((r) => `| ${r.join(' | ')} |`),
-  ].join('\n');
-}
 
 function failureCell(codes) {
   if (!codes) return '0';
@@ -338,6 +321,7 @@ export function targets(results) {
       }
     }
   }
+  out.push(...migrationTargets(results));
   for (const d of results.dying ?? []) {
     if (d.name !== 'baton' && d.name !== 'baton-run') continue;
     if (!d.probe) continue;
@@ -448,6 +432,8 @@ export function renderReport(results) {
     '',
   );
   lines.push(
+    `Reproduce this report: \`${meta.command}\` from the repository root (\`pnpm bench\` builds the packages, then runs \`node src/run.mjs\` in \`bench/\`: a relative \`--out\` is relative to \`bench/\`).`,
+    '',
     'Rerun: `pnpm bench` (quick, written to `bench/results/quick/`), `pnpm bench --full` (100 reloads per strategy; the committed report), `pnpm bench --help` for every knob.',
     '',
   );
@@ -575,6 +561,8 @@ export function renderReport(results) {
         '',
       );
   }
+
+  if (results.migration) lines.push(...migrationSection(results), '');
 
   lines.push('## How each strategy reloads', '');
   lines.push(

@@ -37,9 +37,11 @@ export function startLoad(config) {
 
 /**
  * Runs one strategy: start, steady load, R reloads, a tail, stop. Every process it saw is killed by
- * pid at the end, whatever happened.
+ * pid at the end, whatever happened. A strategy may put something in front of the app (a proxy) and
+ * name the port the load should target with `loadPort(ctx)`. `extend`, if given, adds its own numbers
+ * to the result from the same raw material (every request, every reload, every process event).
  */
-export async function runStrategy(strategy, options, rawDir) {
+export async function runStrategy(strategy, options, rawDir, { extend } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `baton-bench-${strategy.name}-`));
   const outDir = path.join(rawDir, strategy.name);
   fs.rmSync(outDir, { recursive: true, force: true });
@@ -74,7 +76,13 @@ export async function runStrategy(strategy, options, rawDir) {
     sampler.start();
     const requestsFile = path.join(outDir, 'requests.json');
     const plannedMs = options.warmupMs + options.steadyMs + options.reloads * options.intervalMs + options.tailMs;
-    load = startLoad({ port, seed: options.seed, out: requestsFile, maxMs: plannedMs * 3 + 60_000, ...options.load });
+    load = startLoad({
+      port: strategy.loadPort?.(ctx) ?? port,
+      seed: options.seed,
+      out: requestsFile,
+      maxMs: plannedMs * 3 + 60_000,
+      ...options.load,
+    });
     phases.loadStart = await load.started;
     phases.steadyStart = phases.loadStart + options.warmupMs;
     phases.firstSignalPlanned = phases.steadyStart + options.steadyMs;
@@ -108,7 +116,7 @@ export async function runStrategy(strategy, options, rawDir) {
     debug(strategy.name, 'stopped');
     const data = JSON.parse(fs.readFileSync(requestsFile, 'utf8'));
     const gone = goneOf(reloads, goneSeen, events.poll());
-    return analyzeRun({
+    const run = analyzeRun({
       strategy,
       options,
       data,
@@ -119,6 +127,7 @@ export async function runStrategy(strategy, options, rawDir) {
       events: events.poll(),
       errors,
     });
+    return extend ? { ...run, ...extend({ run, data, reloads, phases, events: events.poll() }) } : run;
   } catch (error) {
     errors.push(error.stack ?? String(error));
     return { name: strategy.name, label: strategy.label, errors };

@@ -1,8 +1,22 @@
 // baton in place: `listen(app, ...)`, reloaded with `kill -HUP $(cat app.pid)`, as a deploy script does.
 import path from 'node:path';
-import { now } from '@baton/core/verify';
+import { now, sleep } from '@baton/core/verify';
 import { signal, startNode } from '../lib/procs.mjs';
 import { app, readPidFile, READY_TIMEOUT_MS } from './common.mjs';
+
+/** Waits (bounded) until the pid file names `pid`. */
+async function waitForPidFile(file, pid, timeoutMs) {
+  const deadline = now() + timeoutMs;
+  for (;;) {
+    try {
+      if (readPidFile(file) === pid) return;
+    } catch {
+      // Being replaced: read again.
+    }
+    if (now() > deadline) throw new Error(`the pid file still does not name pid ${pid} after ${timeoutMs} ms`);
+    await sleep(2);
+  }
+}
 
 export const baton = {
   name: 'baton',
@@ -30,6 +44,10 @@ export const baton = {
       from,
     );
     if (outcome.ev !== 'baton:ready') throw new Error(`pid ${oldPid}: ${outcome.ev}`);
+    // The successor writes the pid file once its predecessor confirmed the handover, a moment after it
+    // says ready. A reload that lasted longer than the interval sends the next SIGHUP at once: read then,
+    // the pid file would still name the retiring generation, which ignores it.
+    await waitForPidFile(this.pidFile, outcome.pid, READY_TIMEOUT_MS);
     return { signalAt, readyAt: outcome.t, oldPids: [oldPid], newPid: outcome.pid };
   },
   async stop() {

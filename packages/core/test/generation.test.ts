@@ -380,6 +380,86 @@ describe('in place: the rollback window', () => {
   });
 });
 
+describe('in place: idle connections move to the successor (issue 13)', () => {
+  /** A keep-alive client that made one request and is idle now; resolves once answered. */
+  async function idleClient(port: number): Promise<{ agent: http.Agent; peer: net.Socket }> {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const peer = await new Promise<net.Socket>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(req.socket as net.Socket));
+      });
+      req.on('error', reject);
+    });
+    return { agent, peer };
+  }
+
+  test('the drain sends each idle connection over the successor channel, keyed by its listener, and counts it', async () => {
+    const svc = await servingInPlace();
+    const { agent } = await idleClient(svc.port);
+    const reloading = svc.generation.reload();
+    const [child] = await svc.host.waitForChildren(1);
+    child?.sayReady(['tcp:127.0.0.1:0']);
+    await reloading;
+    await waitFor(() => svc.generation.status().connectionsMoved?.out === 1, 'one connection moved');
+    const moved = child?.sent.filter((s) => (s.message as { baton: string }).baton === 'connection') ?? [];
+    expect(moved.map((s) => s.message)).toEqual([{ baton: 'connection', key: 'tcp:127.0.0.1:0' }]);
+    expect(moved[0]?.handle).toBeInstanceOf(net.Socket);
+    expect(await svc.host.waitForExit()).toBe(0);
+    expect(svc.log.text()).toMatch(
+      /drained in \d\.\d s; moved 1 connection to the next generation, 0 closed here; exiting/,
+    );
+    expect(svc.generation.status().connections.sockets).toBe(0);
+    agent.destroy();
+  });
+
+  test('migrateConnections false: nothing is sent, the idle connection stays here until it expires', async () => {
+    const svc = await servingInPlace();
+    svc.generation.configure({ settleMs: 60_000, migrateConnections: false });
+    const { agent } = await idleClient(svc.port);
+    const reloading = svc.generation.reload();
+    const [child] = await svc.host.waitForChildren(1);
+    child?.sayReady(['tcp:127.0.0.1:0']);
+    await reloading;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(child?.sent.map((s) => (s.message as { baton: string }).baton)).not.toContain('connection');
+    expect(svc.generation.status().connections.sockets).toBe(1);
+    expect(svc.generation.status().connectionsMoved).toEqual({ in: 0, out: 0 });
+    agent.destroy();
+  });
+
+  test('a successor serves a connection its predecessor sends, on the listener with that key', async () => {
+    const parent = new FakeParent();
+    const host = new FakeHost({ parent });
+    const inheritance: Inheritance = { source: 'baton', sockets: [], predecessorPid: 999 };
+    const generation = new Generation(host, new InPlaceUpstream(host, inheritance), inheritance);
+    generation.configure({ logger: capture().logger });
+    const server = http.createServer((_req, res) => res.end('served by the successor'));
+    servers.push(server);
+    generation.listen(server, [0, '127.0.0.1']);
+    await waitFor(() => generation.status().phase === 'serving', 'serving');
+    // A connection accepted elsewhere (standing in for the predecessor's), handed over as a socket.
+    const elsewhere = net.createServer();
+    await new Promise<void>((resolve) => elsewhere.listen(0, '127.0.0.1', resolve));
+    const accepted = new Promise<net.Socket>((resolve) => elsewhere.once('connection', resolve));
+    const client = net.connect((elsewhere.address() as net.AddressInfo).port, '127.0.0.1');
+    const socket = await accepted;
+    parent.say({ baton: 'connection', key: 'tcp:127.0.0.1:0' }, socket);
+    expect(generation.status().connectionsMoved).toEqual({ in: 1, out: 0 });
+    const answer = new Promise<string>((resolve) => {
+      let text = '';
+      client.on('data', (chunk) => {
+        text += chunk.toString();
+        if (text.endsWith('served by the successor')) resolve(text);
+      });
+    });
+    client.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(await answer).toMatch(/^HTTP\/1\.1 200 OK/);
+    client.destroy();
+    elsewhere.close();
+  });
+});
+
 describe('in place: a successor whose predecessor died while it started', () => {
   test('serves alone: no message to the dead predecessor, systemd hears its MAINPID, a warning says what happened', async () => {
     const parent = new FakeParent();

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { Supervisor } from '../src/supervisor/supervisor';
 import type { SupervisorOptions } from '../src/supervisor/options';
 import type { Logger } from '../src/logger';
@@ -408,5 +409,107 @@ describe('crashes and stop', () => {
     expect(await supervisor.done).toBe(0);
     expect(host.children.every((c) => c.hasExited)).toBe(true);
     expect(host.notifications).toContainEqual({ STOPPING: 1 });
+  });
+});
+
+/** A client socket as it arrives over IPC, on a fake libuv handle that records readStop(). */
+function arrivingSocket(): { socket: net.Socket; handle: { reading: boolean; stops: number } } {
+  const socket = new net.Socket();
+  const handle = {
+    reading: true,
+    stops: 0,
+    readStop(): number {
+      this.stops += 1;
+      return 0;
+    },
+    readStart: () => 0,
+    close: (callback?: () => void) => callback?.(),
+  };
+  (socket as unknown as { _handle: unknown })._handle = handle;
+  return { socket, handle };
+}
+
+function connectionsSent(child: FakeChild | undefined): unknown[] {
+  return (child?.sent ?? [])
+    .filter((s) => (s.message as { baton: string }).baton === 'connection')
+    .map((s) => s.handle);
+}
+
+describe('connections handed over at a reload (issue 13)', () => {
+  test('a retiring worker hands over its idle connections: each stops reading at once, goes to the new worker, is confirmed to the sender, and its husk here is destroyed', async () => {
+    const { host, supervisor } = await serving(1);
+    const [old] = host.children;
+    const arrived: Array<ReturnType<typeof arrivingSocket> & { stoppedAtOnce: boolean }> = [];
+    const polite = old?.onSent;
+    if (old)
+      old.onSent = (message) => {
+        const m = message as { baton?: string; moveConnections?: boolean };
+        if (m.baton === 'retire') {
+          expect(m).toEqual({ baton: 'retire', reason: 'reload', moveConnections: true });
+          for (let i = 0; i < 4; i += 1) {
+            const one = arrivingSocket();
+            old.say({ baton: 'connection', key: 'tcp:127.0.0.1:0' }, one.socket);
+            // Checked on the same turn: the supervisor must not read a byte of the client's next request.
+            arrived.push({ ...one, stoppedAtOnce: one.handle.stops === 1 && !one.handle.reading });
+          }
+        }
+        polite?.(message);
+      };
+    const reloading = supervisor.reload();
+    (await host.waitForChildren(2))[1]?.sayReady(['tcp:127.0.0.1:0']);
+    await reloading;
+    await until(() => old?.hasExited === true, 'the old worker to leave');
+    const [, fresh] = host.children;
+    expect(arrived.map((a) => a.stoppedAtOnce)).toEqual([true, true, true, true]);
+    expect(connectionsSent(fresh)).toEqual(arrived.map((a) => a.socket));
+    expect(orders(old).filter((o) => o === 'connection-received')).toHaveLength(4);
+    await until(() => arrived.every((a) => a.socket.destroyed), 'the husks to be destroyed');
+  });
+
+  test('the moves spread over the new workers: each goes to the one that has received the fewest; only to workers that serve its key', async () => {
+    const { host, supervisor } = await serving(2);
+    const [old1, old2] = host.children;
+    const hands = (old: FakeChild | undefined, count: number, key = 'tcp:127.0.0.1:0'): void => {
+      const polite = old?.onSent;
+      if (old)
+        old.onSent = (message) => {
+          if ((message as { baton?: string }).baton === 'retire')
+            for (let i = 0; i < count; i += 1) old.say({ baton: 'connection', key }, arrivingSocket().socket);
+          polite?.(message);
+        };
+    };
+    hands(old1, 5);
+    hands(old2, 1);
+    const reloading = supervisor.reload();
+    (await host.waitForChildren(3))[2]?.sayReady(['tcp:127.0.0.1:0']);
+    (await host.waitForChildren(4))[3]?.sayReady(['tcp:127.0.0.1:0']);
+    await reloading;
+    const [, , new1, new2] = host.children;
+    expect([connectionsSent(new1).length, connectionsSent(new2).length]).toEqual([3, 3]);
+    // A key the new workers do not serve: nobody takes it.
+    const { socket } = arrivingSocket();
+    new1?.say({ baton: 'connection', key: 'tcp:127.0.0.1:9' }, socket);
+    expect(socket.destroyed).toBe(true);
+    expect(connectionsSent(new2)).toHaveLength(3);
+  });
+
+  test('with no other ready worker to take it, a handed-over connection is closed here (the client reconnects), and still confirmed', async () => {
+    const { host, log } = await serving(1);
+    const [only] = host.children;
+    const { socket, handle } = arrivingSocket();
+    only?.say({ baton: 'connection', key: 'tcp:127.0.0.1:0' }, socket);
+    expect(handle.stops).toBe(1);
+    expect(socket.destroyed).toBe(true);
+    expect(orders(only)).toEqual(['connection-received']);
+    expect(log.text()).toMatch(
+      /no ready worker serves tcp:127.0.0.1:0 for a connection worker \d+ handed over; closed/,
+    );
+  });
+
+  test('a stop drains politely: the retire message does not offer to take connections', async () => {
+    const { host, supervisor } = await serving(1);
+    host.signal('SIGTERM');
+    expect(await supervisor.done).toBe(0);
+    expect(host.children[0]?.sent.map((s) => s.message)).toContainEqual({ baton: 'retire', reason: 'shutdown' });
   });
 });

@@ -3,7 +3,7 @@ import { BatonError, errorFromWire } from '../errors';
 import { isBatonMessage, type GenerationMessage, type RetireReason, type SupervisorMessage } from '../wire/ipc';
 import type { ConnectionCounts, GenerationMode, ReloadResult, Status } from '../wire/types';
 import type { Host, ParentChannel } from './host';
-import type { GenerationPort, ServedListener, Upstream } from './upstream';
+import type { ConnectionTarget, GenerationPort, ServedListener, Upstream } from './upstream';
 
 /**
  * The role of a worker under `baton run`: the supervisor keeps every listening socket and one stable
@@ -17,6 +17,10 @@ export class SupervisedUpstream implements Upstream {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (r: ReloadResult) => void; reject: (e: Error) => void }>();
   private retiring = false;
+  /** The supervisor's retire message said it takes client connections (see connectionTarget). */
+  private movesConnections = false;
+  /** Connections handed to the supervisor and not yet confirmed, oldest first. */
+  private readonly moves: Array<(received: boolean) => void> = [];
 
   constructor(
     private readonly host: Host,
@@ -29,8 +33,9 @@ export class SupervisedUpstream implements Upstream {
 
   start(port: GenerationPort): void {
     this.port = port;
-    this.channel.onMessage((message) => this.onMessage(message));
+    this.channel.onMessage((message, handle) => this.onMessage(message, handle));
     this.channel.onDisconnect(() => {
+      for (const settle of this.moves.splice(0)) settle(false);
       for (const [id, waiter] of this.pending) {
         this.pending.delete(id);
         waiter.reject(
@@ -89,13 +94,30 @@ export class SupervisedUpstream implements Upstream {
     this.send({ baton: 'draining', connections });
   }
 
-  connectionTarget(_reason: RetireReason): undefined {
-    // Under `baton run` connections drain politely: the supervisor does not relay them (yet).
-    return undefined;
+  /**
+   * A reload's drain hands idle client connections to the supervisor, which passes each on to a ready
+   * worker of the newest generation (issue 13); a stop drains politely, and so does a worker whose
+   * supervisor did not offer to take them. True once the supervisor confirms it has the socket: from
+   * then on it is the supervisor's (which closes it if no worker can take it). Not merely once sent:
+   * Node holds back every later message until the supervisor acknowledges the descriptor, and a
+   * worker that exited first would lose them (its `drained` report among them).
+   */
+  connectionTarget(reason: RetireReason): ConnectionTarget | undefined {
+    const channel = this.channel;
+    if (reason !== 'reload' || !this.movesConnections || !channel.connected) return undefined;
+    return (key, socket) =>
+      new Promise<boolean>((resolve) => {
+        this.moves.push(resolve);
+        channel.send({ baton: 'connection', key } satisfies GenerationMessage, socket).catch(() => {
+          const index = this.moves.indexOf(resolve);
+          if (index >= 0) this.moves.splice(index, 1);
+          resolve(false);
+        });
+      });
   }
 
-  drained(durationMs: number, forced: number, _moved: number): void {
-    this.send({ baton: 'drained', durationMs, forced });
+  drained(durationMs: number, forced: number, moved: number): void {
+    this.send({ baton: 'drained', durationMs, forced, moved });
   }
 
   exiting(): void {
@@ -106,12 +128,20 @@ export class SupervisedUpstream implements Upstream {
     return { supervisorPid: this.supervisorPid };
   }
 
-  private onMessage(message: unknown): void {
+  private onMessage(message: unknown, handle: unknown): void {
     if (!isBatonMessage(message)) return;
     const m = message as SupervisorMessage;
     switch (m.baton) {
+      case 'connection':
+        // At once, on this turn: the socket Node made for it reads on the next one.
+        if (handle) this.port.adoptConnection(m.key, handle);
+        break;
+      case 'connection-received':
+        this.moves.shift()?.(true);
+        break;
       case 'retire':
         this.retiring = true;
+        this.movesConnections = m.moveConnections === true;
         this.port.retire(m.reason);
         break;
       case 'status-request':

@@ -3,6 +3,7 @@ import { HANDOFF_VARIABLES, readInheritance, workerEnv } from '../wire/handoff-e
 import { sumCounts, type ReloadResult } from '../wire/types';
 import { assertPidFileWritable, removePidFileIfOurs, writePidFile } from '../internal/pid-file';
 import type http from 'node:http';
+import type net from 'node:net';
 import { createStderrLogger, LifecycleLog } from '../logger';
 import { startHealthServer } from './health-server';
 import { ControlServer } from '../control/server';
@@ -366,6 +367,7 @@ export class Supervisor implements ControlTarget {
         this.log.info('listener', `holding ${key} (fd ${handle.fd}) from worker ${worker.pid}`);
     });
     worker.on('reload', (id: number) => this.onWorkerReloadRequest(worker, id));
+    worker.on('connection', (key: string, socket: net.Socket) => this.relayConnection(worker, key, socket));
     worker.on('self-retire', () => {
       // A new worker of a reload in progress: the reload aborts (see rollingReload).
       if (this.stopping || worker.generation === this.reloadingGeneration) return;
@@ -397,8 +399,9 @@ export class Supervisor implements ControlTarget {
     const how = exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
     if (exit.state === 'draining') {
       const drained = worker.drainResult;
+      const moved = worker.movedOut ? `, ${plural(worker.movedOut, 'connection')} moved to other workers` : '';
       const detail = drained
-        ? ` after draining ${(drained.durationMs / 1000).toFixed(1)} s${drained.forced ? `, ${drained.forced} connections closed by force` : ''}`
+        ? ` after draining ${(drained.durationMs / 1000).toFixed(1)} s${moved}${drained.forced ? `, ${drained.forced} connections closed by force` : ''}`
         : '';
       this.log.info('worker-exited', `worker ${worker.pid} ${how}${detail}`, { workerPid: worker.pid });
       return;
@@ -431,6 +434,52 @@ export class Supervisor implements ControlTarget {
       { workerPid: worker.pid, delayMs: delay },
     );
     this.scheduleFill(delay);
+  }
+
+  /**
+   * A worker draining for a reload handed over an idle client connection (issue 13): pass it on to a
+   * ready worker of the newest generation that serves `key`, the one that has received the fewest so
+   * far. The socket is not reading (Worker stopped it on arrival), so whatever the client sends next
+   * waits in the kernel for that worker. Once sent, the socket here is a husk with no descriptor:
+   * destroying it closes nothing and lets Node forget it (the sender's server.close() waits for that).
+   * With no worker to take it, it is closed: the client sees its idle keep-alive connection end.
+   */
+  private relayConnection(from: Worker, key: string, socket: net.Socket): void {
+    const target = this.connectionTargetFor(from, key);
+    if (target === undefined) {
+      this.log.debug('relay', `no ready worker serves ${key} for a connection worker ${from.pid} handed over; closed`, {
+        workerPid: from.pid,
+        key,
+      });
+      socket.destroy();
+      return;
+    }
+    target.movedIn += 1;
+    const descriptor = (socket as unknown as { _handle?: { close(): void } | null })._handle;
+    const failed = (): void => {
+      target.movedIn -= 1;
+      this.log.debug('relay', `worker ${target.pid} could not take a connection from worker ${from.pid}; closed`, {
+        workerPid: from.pid,
+        key,
+      });
+      // Node may have taken the descriptor off the socket for a send that never completed (the worker
+      // died meanwhile): then nothing else closes it, and the client would wait on a dead connection.
+      if (descriptor && (socket as unknown as { _handle?: unknown })._handle !== descriptor) descriptor.close();
+      socket.destroy();
+    };
+    target.sendConnection(key, socket).then((sent) => (sent ? socket.destroy() : failed()), failed);
+  }
+
+  /** Where a handed-over connection goes: a ready worker of the newest generation serving `key`, or none. */
+  private connectionTargetFor(from: Worker, key: string): Worker | undefined {
+    if (this.stopping) return undefined;
+    const ready = [...this.workers].filter(
+      (w) => w !== from && w.state === 'ready' && (w.keys === undefined || w.keys.includes(key)),
+    );
+    const newest = Math.max(...ready.map((w) => w.generation));
+    return ready
+      .filter((w) => w.generation === newest)
+      .reduce<Worker | undefined>((best, w) => (best === undefined || w.movedIn < best.movedIn ? w : best), undefined);
   }
 
   private onWorkerReloadRequest(worker: Worker, id: number): void {
@@ -489,7 +538,8 @@ export class Supervisor implements ControlTarget {
       this.retired.set(worker.pid, worker);
       // Only the recent past matters to a waiting `baton reload`.
       if (this.retired.size > 256) this.retired.delete(this.retired.keys().next().value as number);
-      await worker.retire('reload', this.options.drainTimeoutMs);
+      // Its idle client connections move to the new workers, through us (see relayConnection).
+      await worker.retire('reload', this.options.drainTimeoutMs, true);
       const c = worker.drainingConnections;
       draining.push({ pid: worker.pid, ...(c ? { connections: c } : {}) });
       const what = c ? `${c.sockets} connections (${c.activeRequests} requests in flight)` : 'its connections';
@@ -644,7 +694,8 @@ export class Supervisor implements ControlTarget {
     }
     const mine = [...this.workers].filter((w) => w.generation === generation && w.state !== 'exited');
     await Promise.all(
-      mine.map((w) => (w.state === 'starting' ? w.kill() : w.retire('reload', this.options.drainTimeoutMs))),
+      // A ready new worker's idle connections move back to the old workers, which keep serving.
+      mine.map((w) => (w.state === 'starting' ? w.kill() : w.retire('reload', this.options.drainTimeoutMs, true))),
     );
     const stopped =
       mine.length > 0

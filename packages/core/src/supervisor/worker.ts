@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import net from 'node:net';
 import { waitForReady, type Child, type ChildPlan } from '../child/spawn';
 import { isBatonMessage, type GenerationMessage, type RetireReason, type SupervisorMessage } from '../wire/ipc';
 import type { ConnectionCounts, Status } from '../wire/types';
@@ -36,9 +37,28 @@ export const KILL_GRACE_MS = 5000;
 const NOT_A_BATON_APP =
   ': it never loaded @baton/core over the IPC channel. The command must be a Node program that listens through @baton/*, started directly or by a script that execs node';
 
+/** The libuv stream under a net.Socket, as far as stopping it reading goes. */
+interface ReadableHandle {
+  reading?: boolean;
+  readStop(): number;
+}
+
+/**
+ * Stops a client socket that arrived over IPC from reading, so the bytes its client sends next stay in
+ * the kernel for the worker it goes to. Node creates the socket reading (its constructor calls
+ * readStart), and reads on the next I/O turn: this must run on the turn the message arrived.
+ */
+function stopReading(socket: net.Socket): void {
+  const handle = (socket as unknown as { _handle?: ReadableHandle | null })._handle;
+  if (!handle || typeof handle.readStop !== 'function') return;
+  handle.reading = false;
+  handle.readStop();
+}
+
 /**
  * One worker of `baton run`: a child started like an in-place successor (child/spawn.ts) that keeps
- * its IPC channel. Emits 'listener' (key, handle), 'reload' (request id), 'self-retire' and 'exit' (WorkerExit).
+ * its IPC channel. Emits 'listener' (key, handle), 'reload' (request id), 'connection' (key, socket:
+ * not reading, see stopReading), 'self-retire' and 'exit' (WorkerExit).
  */
 export class Worker extends EventEmitter {
   readonly generation: number;
@@ -52,6 +72,10 @@ export class Worker extends EventEmitter {
   /** What the worker held when it started to drain, and how the drain went. */
   drainingConnections: ConnectionCounts | undefined;
   drainResult: { durationMs: number; forced: number } | undefined;
+  /** Client connections its reload drain handed over (as the worker reported; undefined from older cores). */
+  movedOut: number | undefined;
+  /** Client connections the supervisor passed on to this worker from retiring ones (issue 13). */
+  movedIn = 0;
   exitInfo: WorkerExit | undefined;
   readonly exited: Promise<WorkerExit>;
   private nextStatusId = 1;
@@ -116,12 +140,14 @@ export class Worker extends EventEmitter {
   /**
    * Asks the worker to drain politely and exit; resolves once it reported what it is draining (or
    * after a second). SIGKILL after the drain deadline plus a grace period, so nothing hangs forever.
+   * `moveConnections`: its idle client connections may come back to the supervisor (as 'connection'
+   * events) for other workers.
    */
-  retire(reason: RetireReason, drainTimeoutMs: number): Promise<void> {
+  retire(reason: RetireReason, drainTimeoutMs: number, moveConnections = false): Promise<void> {
     if (this.state === 'exited') return Promise.resolve();
     if (this.state !== 'draining') {
       this.state = 'draining';
-      this.send({ baton: 'retire', reason });
+      this.send({ baton: 'retire', reason, ...(moveConnections ? { moveConnections } : {}) });
       this.killTimer = setTimeout(() => {
         this.sentSignals.add('SIGKILL');
         this.child.signal('SIGKILL');
@@ -162,6 +188,15 @@ export class Worker extends EventEmitter {
 
   send(message: SupervisorMessage): void {
     void this.child.send(message);
+  }
+
+  /**
+   * Hands a client connection to this worker, to serve on the listener `key`. Resolves true once the
+   * descriptor is on its way (the socket here is then a husk without one), false when the worker or
+   * its channel is gone (the socket here still has it).
+   */
+  sendConnection(key: string, socket: net.Socket): Promise<boolean> {
+    return this.child.send({ baton: 'connection', key } satisfies SupervisorMessage, socket);
   }
 
   signal(signal: NodeJS.Signals): void {
@@ -220,6 +255,19 @@ export class Worker extends EventEmitter {
         break;
       case 'drained':
         this.drainResult = { durationMs: m.durationMs, forced: m.forced };
+        if (typeof m.moved === 'number') this.movedOut = m.moved;
+        break;
+      case 'connection':
+        if (handle instanceof net.Socket) {
+          // Before anything else, on this turn: see stopReading.
+          stopReading(handle);
+          // A client that resets while the socket waits here must not crash the supervisor.
+          handle.on('error', () => undefined);
+          if (this.listenerCount('connection') === 0) handle.destroy();
+          else this.emit('connection', m.key, handle);
+        }
+        // Every one is answered, with a socket or without: the worker waits for it to finish its drain.
+        this.send({ baton: 'connection-received' });
         break;
     }
   }

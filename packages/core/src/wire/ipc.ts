@@ -18,7 +18,13 @@ export type GenerationMessage =
   | { baton: 'reload'; id: number }
   | { baton: 'status'; id: number; status: Status }
   | { baton: 'draining'; connections: ConnectionCounts }
-  | { baton: 'drained'; durationMs: number; forced: number };
+  /** `moved`: connections the drain handed to the supervisor for a newer worker (absent from older cores). */
+  | { baton: 'drained'; durationMs: number; forced: number; moved?: number }
+  /**
+   * A worker draining for a reload, sent with an idle client connection's socket: the supervisor
+   * passes it on to a ready worker of the newest generation that serves `key` (issue 13).
+   */
+  | ConnectionMessage;
 
 export interface ReadyMessage {
   baton: 'ready';
@@ -43,11 +49,23 @@ export interface ConnectionMessage {
 
 /** The supervisor to a worker. */
 export type SupervisorMessage =
-  /** Stop accepting, drain politely, exit 0. The sockets live on in the supervisor either way. */
-  | { baton: 'retire'; reason: RetireReason }
+  /**
+   * Stop accepting, drain politely, exit 0. The sockets live on in the supervisor either way.
+   * `moveConnections`: a reload's drain may hand idle client connections to the supervisor (issue 13),
+   * which passes them on to another worker; absent (an older supervisor), they drain here.
+   */
+  | { baton: 'retire'; reason: RetireReason; moveConnections?: boolean }
   | { baton: 'reload-result'; id: number; ok: true; result: ReloadResult }
   | { baton: 'reload-result'; id: number; ok: false; error: WireError }
-  | { baton: 'status-request'; id: number };
+  | { baton: 'status-request'; id: number }
+  /** Sent with a client connection a retiring worker handed over: serve it on the listener with this key. */
+  | ConnectionMessage
+  /**
+   * The supervisor has a connection the worker handed over (one per `connection` message, in order).
+   * Node's own acknowledgement of the descriptor came before it on the channel, so a message the
+   * worker sends from now on is no longer queued behind the descriptor (and lost if it exits).
+   */
+  | { baton: 'connection-received' };
 
 /** Why a generation drains: it was replaced (its sockets live on), or the service stops. */
 export type RetireReason = 'reload' | 'shutdown';
