@@ -28,6 +28,8 @@ interface Run {
   failures: Array<{ client: string; at: number; code: string; message: string }>;
   /** Worker pids per generation, oldest first. */
   generations: number[][];
+  /** Per reload: connections each retired worker moved, as `baton reload --json` reported them. */
+  movedPerReload: number[][];
   output: string;
 }
 
@@ -51,6 +53,7 @@ async function rollingReloads(reloads: number, env: Record<string, string>): Pro
   );
   const port = await waitForPort(supervisor);
   const generations = [await waitForWorkers(supervisor, WORKERS)];
+  const movedPerReload: number[][] = [];
 
   const t0 = Date.now();
   const answers: Answer[] = [];
@@ -97,6 +100,8 @@ async function rollingReloads(reloads: number, env: Record<string, string>): Pro
     for (let r = 1; r <= reloads; r += 1) {
       const reload = await baton(['reload', '--control', control, '--json'], {}, 30_000);
       if (reload.code !== 0) throw new Error(`baton reload ${r} failed (${reload.code}): ${reload.stderr}`);
+      const report = JSON.parse(reload.stdout) as { exited?: Array<{ moved?: number }> };
+      movedPerReload.push((report.exited ?? []).map((e) => e.moved ?? 0));
       const pids = workerPids(supervisor.output());
       generations.push(pids.slice(r * WORKERS, (r + 1) * WORKERS));
       // Traffic on the new generation only, before the next reload.
@@ -109,7 +114,7 @@ async function rollingReloads(reloads: number, env: Record<string, string>): Pro
     for (const agent of agents) agent.destroy();
   }
   for (const pid of generations.flat()) rememberPid(pid);
-  return { answers, failures, generations, output: supervisor.output() };
+  return { answers, failures, generations, movedPerReload, output: supervisor.output() };
 }
 
 function byClient(run: Run): Map<string, Answer[]> {
@@ -152,6 +157,8 @@ test('3 rolling reloads of 2 workers: every keep-alive client keeps its one conn
   // The retiring workers said how many connections they handed on: all 8, at every reload.
   const moved = [...run.output.matchAll(/(\d+) connections? moved to other workers/g)].map((m) => Number(m[1]));
   expect(moved.reduce((a, b) => a + b, 0)).toBe(8 * 3);
+  // ... and `baton reload` reported the same per retired worker: 8 in all at each reload.
+  expect(run.movedPerReload.map((perWorker) => perWorker.reduce((a, b) => a + b, 0))).toEqual([8, 8, 8]);
   // The moves were spread: every new worker got some (both workers of the last generation answered).
   const lastPids = new Set(run.answers.map((a) => a.pid).filter((pid) => run.generations[3]?.includes(pid)));
   expect(lastPids.size).toBe(2);

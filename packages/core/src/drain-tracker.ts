@@ -97,6 +97,8 @@ const MIGRATION_WINDOW_MS = 1000;
  * 4. a request still arriving gets a bounded time to arrive (ARRIVAL_LIMIT_MS), then 408;
  * 5. upgraded sockets are the app's to close (see `upgradedSockets()`);
  * 6. a hard deadline closes whatever is left.
+ * At a reload with a mover (drain()), plain HTTP/1 connections move to the next generation instead of
+ * going through 2 and 3 (connection migration, docs/how-it-works.md).
  * One tracker per server; it works for net, http, https and http2 servers (HTTP/2 drains with GOAWAY,
  * the HTTP/1 clients of an HTTP/2 server with allowHTTP1 like HTTP/1).
  */

@@ -18,7 +18,7 @@ interface ReloadReport {
   readyMs?: number;
   durationMs: number;
   draining?: ReloadOutcome['draining'];
-  exited?: Array<{ pid: number; durationMs?: number; forced?: number }>;
+  exited?: Array<{ pid: number; durationMs?: number; forced?: number; moved?: number }>;
   stillDraining?: number[];
   /** Its code is one of BATON_ERROR_CODES, whatever the process answered. */
   error?: WireError;
@@ -50,11 +50,13 @@ async function viaControl(socket: string, options: ReloadCommandOptions, out: Ou
         pid: event.pid,
         ...(event.durationMs !== undefined ? { durationMs: event.durationMs } : {}),
         ...(event.forced !== undefined ? { forced: event.forced } : {}),
+        ...(event.moved !== undefined ? { moved: event.moved } : {}),
       });
       if (!options.json) {
+        const moved = event.moved ? `, ${event.moved} connections moved to the new workers` : '';
         const forced = event.forced ? `, ${event.forced} connections closed by force` : '';
         const after = event.durationMs !== undefined ? ` after draining ${seconds(event.durationMs)}` : '';
-        out.stdout(`  pid ${event.pid} exited${after}${forced}`);
+        out.stdout(`  pid ${event.pid} exited${after}${moved}${forced}`);
       }
     }
   });

@@ -90,7 +90,7 @@ export function formatStatus(status: ControlStatus): string[] {
   for (const g of status.generations) {
     const gen = g.generation !== undefined ? ` generation ${g.generation}` : '';
     lines.push(
-      `  pid ${g.pid}${gen}: ${g.state}, up ${seconds(g.uptimeMs)}${g.connections ? `, ${counts(g.connections)}` : ''}`,
+      `  pid ${g.pid}${gen}: ${g.state}, up ${seconds(g.uptimeMs)}${g.connections ? `, ${counts(g.connections)}` : ''}${movedText(g.connectionsMoved)}`,
     );
   }
   lines.push(`connections: ${counts(status.connections)}`);
@@ -104,6 +104,12 @@ export function formatStatus(status: ControlStatus): string[] {
     );
   }
   return lines;
+}
+
+/** `; connections moved in 12, out 0` when any moved at a reload. */
+function movedText(moved: { in: number; out: number } | undefined): string {
+  if (!moved || (moved.in === 0 && moved.out === 0)) return '';
+  return `; connections moved in ${moved.in}, out ${moved.out}`;
 }
 
 /** From /proc on Linux; undefined elsewhere. */

@@ -121,6 +121,7 @@ export function inPlaceStatus(status: Status): ControlStatus {
       uptimeMs: status.uptimeMs,
       ...(status.readyMs !== undefined ? { readyMs: status.readyMs } : {}),
       connections: status.connections,
+      ...(status.connectionsMoved ? { connectionsMoved: status.connectionsMoved } : {}),
     },
   ];
   const count = (s: GenerationSummary['state']): number => generations.filter((g) => g.state === s).length;

@@ -159,6 +159,7 @@ export class Supervisor implements ControlTarget {
           uptimeMs: this.host.now() - w.startedAt,
           ...(w.readyAt !== undefined ? { readyMs: w.readyAt - w.startedAt } : {}),
           ...(own ? { connections: own.connections } : {}),
+          connectionsMoved: { in: w.movedIn, out: w.movedOut ?? own?.connectionsMoved?.out ?? 0 },
         } satisfies GenerationSummary;
       });
     const count = (state: GenerationSummary['state']): number => generations.filter((g) => g.state === state).length;
@@ -203,7 +204,13 @@ export class Supervisor implements ControlTarget {
     await Promise.all(
       retired.map(async (w) => {
         const exit = await w.exited;
-        drained({ type: 'drained', pid: w.pid, exitCode: exit.code, ...(w.drainResult ?? {}) });
+        drained({
+          type: 'drained',
+          pid: w.pid,
+          exitCode: exit.code,
+          ...(w.drainResult ?? {}),
+          ...(w.movedOut !== undefined ? { moved: w.movedOut } : {}),
+        });
       }),
     );
   }
@@ -245,6 +252,12 @@ export class Supervisor implements ControlTarget {
     this.log.info('stop', `${signal}: draining ${list.length} worker${list.length === 1 ? '' : 's'} and exiting`);
     void this.host.notify({ STOPPING: 1 });
     this.control?.close();
+    // Our copies of the sockets go now, not after the drain: once the workers stop accepting, a
+    // connection must be refused at once, not wait in a queue nobody reads until we exit. And before the
+    // workers hear `retire`: a worker runs on another core, and one that kept a unix socket's second
+    // name (unix-path-guard) while we removed the path would put it back after us.
+    this.inventory.closeAll();
+    this.health?.close();
     const exits = Promise.all(
       list.map((w) => {
         if (w.state === 'starting') return w.kill();
@@ -252,10 +265,6 @@ export class Supervisor implements ControlTarget {
         return w.exited;
       }),
     );
-    // Our copies of the sockets go now, not after the drain: once the workers stop accepting, a
-    // connection must be refused at once, not wait in a queue nobody reads until we exit.
-    this.inventory.closeAll();
-    this.health?.close();
     await exits;
     if (this.options.pidFile !== undefined) removePidFileIfOurs(this.options.pidFile, this.host.pid);
     this.control?.destroy();

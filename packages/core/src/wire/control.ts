@@ -18,6 +18,8 @@ export interface GenerationSummary {
   /** From spawn (or start) to ready. */
   readyMs?: number;
   connections?: ConnectionCounts;
+  /** Client connections moved at reloads (migrateConnections): in from older processes, out to newer ones. */
+  connectionsMoved?: { in: number; out: number };
 }
 
 export interface ControlStatus {
@@ -58,7 +60,15 @@ export type ControlEvent =
   | { type: 'result'; ok: true; status: ControlStatus }
   | { type: 'result'; ok: true; reload: ReloadOutcome }
   | { type: 'result'; ok: false; error: WireError }
-  | { type: 'drained'; pid: number; durationMs?: number; forced?: number; exitCode?: number | null };
+  | {
+      type: 'drained';
+      pid: number;
+      durationMs?: number;
+      forced?: number;
+      /** Client connections the drain moved to newer processes instead of closing them. */
+      moved?: number;
+      exitCode?: number | null;
+    };
 
 /** What the control server drives: one generation (in-place) or the supervisor. */
 export interface ControlTarget {
