@@ -211,7 +211,6 @@ test('new workers that die the moment a moved connection arrives: the supervisor
     await Promise.all(clients);
     for (const agent of agents) agent.destroy();
   }
-  workerPids(supervisor.output());
   process.stdout.write(`dying receivers: ${answered} answered, errors ${errors.join(' ') || 'none'}\n`);
   // A connection lost with its worker fails fast (a reset); none hangs until the client gives up.
   expect(errors.filter((code) => code === 'TIMEOUT')).toEqual([]);

@@ -55,6 +55,12 @@ export interface Child {
   release(): void;
 }
 
+/** A client connection's libuv handle sent to a child: its `fd` is -1 once closed. */
+interface SentDescriptor {
+  readonly fd: number;
+  close(): void;
+}
+
 /** How long a killed child gets to be reaped before we stop waiting for it. */
 export const REAP_TIMEOUT_MS = 5000;
 
@@ -82,7 +88,7 @@ class SpawnedChild implements Child {
    * flush a queue that will not flush), and the client would wait forever on a connection nobody reads.
    * Closed here when the child exits (closing one Node already closed does nothing).
    */
-  private readonly sentConnections = new Set<{ close(): void }>();
+  private readonly sentConnections = new Set<SentDescriptor>();
 
   constructor(plan: ChildPlan) {
     this.role = plan.role;
@@ -136,13 +142,25 @@ class SpawnedChild implements Child {
         resolve(sent);
       };
       this.pendingSends.add(settle);
-      const connection = handle instanceof net.Socket ? (handle as { _handle?: { close(): void } })._handle : undefined;
+      const connection = handle instanceof net.Socket ? (handle as { _handle?: SentDescriptor })._handle : undefined;
       // The callback swallows EPIPE when the child is already gone; 'exit' tells us that.
       child.send(message as never, handle as never, {}, (error) => {
-        if (!error && connection) this.sentConnections.add(connection);
+        if (!error && connection) this.rememberSent(connection);
         settle(!error);
       });
     });
+  }
+
+  /**
+   * Keeps `connection` until the child exits; forgets those Node already closed (acknowledged, which
+   * happens in the order they were sent, so they are the oldest).
+   */
+  private rememberSent(connection: SentDescriptor): void {
+    for (const sent of this.sentConnections) {
+      if (sent.fd !== -1) break;
+      this.sentConnections.delete(sent);
+    }
+    this.sentConnections.add(connection);
   }
 
   private settleSends(): void {
