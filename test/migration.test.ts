@@ -335,3 +335,24 @@ test('a successor killed by its first moved connection: the old generation takes
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
   }
 });
+
+test('a moved connection that stays silent is closed by the new generation after its keep-alive time, as the old one would have', async () => {
+  // Without that timer an adopted idle socket would stay open until Node's headersTimeout (60 s).
+  const { server, pidFile } = startApp({ BATON_SETTLE_MS: '0', KEEP_ALIVE_MS: '1000' });
+  const port = await waitForPort(server);
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  let text = '';
+  socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  // In flight across the reload: the connection moves the moment its response is written.
+  socket.write('GET /?ms=2000 HTTP/1.1\r\nHost: x\r\n\r\n');
+  const next = await reload(pidFile);
+  await waitForExit(server.pid);
+  expect(server.output()).toMatch(/moved 1 connection to the next generation/);
+  expect(text).toMatch(new RegExp(`pid=${server.pid} peer=`));
+  const outcome = await Promise.race([closed.then(() => 'closed'), sleep(15_000).then(() => 'still open')]);
+  expect(outcome).toBe('closed');
+  process.kill(next, 'SIGTERM');
+  await waitForExit(next);
+});
