@@ -2,45 +2,22 @@
 // drain. Its tracker followed 'secureConnection' only, so it counted none of them, "drained 0
 // connections" at once and exited under them (20 of 20 dropped). Now it counts each TCP socket until it
 // becomes a TLS socket, waits for it, and tells its first request to close.
-import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { FIXTURES, killAll, startServer, tempDir, waitForPort } from './helpers/processes';
 import { DEPLOYED_ENV, exitOf, sleep, waitForOutput } from './helpers/service';
+import { HAS_OPENSSL, makeCertificate } from './helpers/tls';
 
 const APP = path.join(FIXTURES, 'drain-faults-app.js');
-const OPENSSL = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0;
 const CONNECTIONS = 20;
 
 afterEach(killAll);
 
-/** A throw-away self-signed certificate, made at test time (no key material in the repository). */
-function makeCertificate(dir: string): { TLS_KEY: string; TLS_CERT: string } {
-  const files = { TLS_KEY: path.join(dir, 'key.pem'), TLS_CERT: path.join(dir, 'cert.pem') };
-  const made = spawnSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-keyout',
-      files.TLS_KEY,
-      '-out',
-      files.TLS_CERT,
-    ],
-    { stdio: 'pipe', timeout: 20_000 },
-  );
-  if (made.status !== 0) throw new Error(`openssl failed: ${made.stderr}`);
-  return files;
+/** The fixture reads its certificate from TLS_KEY and TLS_CERT. */
+function certificateEnv(dir: string): { TLS_KEY: string; TLS_CERT: string } {
+  const { keyFile, certFile } = makeCertificate(dir);
+  return { TLS_KEY: keyFile, TLS_CERT: certFile };
 }
 
 /** Completes a TLS handshake on a TCP connection opened earlier, sends one request, reads until close. */
@@ -69,14 +46,14 @@ function requestOver(
   });
 }
 
-(OPENSSL ? test : test.skip)(
+(HAS_OPENSSL ? test : test.skip)(
   `${CONNECTIONS} connections still in their TLS handshake when a reload starts are served by the old generation, with Connection: close; it then exits 0`,
   async () => {
     const server = startServer(APP, {
       ...DEPLOYED_ENV,
       BATON_SETTLE_MS: '0',
       PROTOCOL: 'https',
-      ...makeCertificate(tempDir()),
+      ...certificateEnv(tempDir()),
     });
     const port = await waitForPort(server);
     // TCP connected, no ClientHello yet: the old generation holds them, none is a TLS socket yet.

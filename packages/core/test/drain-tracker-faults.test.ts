@@ -1,12 +1,9 @@
-import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import tls from 'node:tls';
+import { HAS_OPENSSL, tlsCredentials } from '../../../test/helpers/tls';
 import { DrainTracker, type ConnectionCounts } from '../src/drain-tracker';
 
 /**
@@ -193,47 +190,9 @@ function answering(delayMs: number, seen: string[] = []): http.RequestListener {
 }
 
 // ------------------------------------------------------------------------------------------------
-// A throw-away self-signed certificate, made at test time (no key material in the repository).
+// TLS: a throw-away self-signed certificate made at test time (test/helpers/tls.ts).
 
-const OPENSSL = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0;
-const describeTls = OPENSSL ? describe : describe.skip;
-let credentials: { key: Buffer; cert: Buffer } | undefined;
-
-function tlsCredentials(): { key: Buffer; cert: Buffer } {
-  if (credentials) return credentials;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-tls-'));
-  try {
-    const made = spawnSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-keyout',
-        path.join(dir, 'key.pem'),
-        '-out',
-        path.join(dir, 'cert.pem'),
-      ],
-      { stdio: 'pipe', timeout: 20_000 },
-    );
-    if (made.status !== 0) throw new Error(`openssl failed: ${made.stderr}`);
-    credentials = {
-      key: fs.readFileSync(path.join(dir, 'key.pem')),
-      cert: fs.readFileSync(path.join(dir, 'cert.pem')),
-    };
-    return credentials;
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
+const describeTls = HAS_OPENSSL ? describe : describe.skip;
 
 /** Completes a TLS handshake on a TCP connection opened earlier (which has sent nothing so far). */
 function handshake(socket: net.Socket, options: tls.ConnectionOptions = {}): Promise<tls.TLSSocket> {
@@ -447,7 +406,7 @@ describe('6. HTTP/1.1 pipelining: requests already read are all answered; the cl
     },
   );
 
-  (OPENSSL ? test : test.skip)(
+  (HAS_OPENSSL ? test : test.skip)(
     'over TLS, 5 requests written at once during the drain to an app that answers at once: 5 answers, the last with Connection: close',
     async () => {
       const { tracker, port } = await track(https.createServer(tlsCredentials(), answering(0)));
@@ -560,7 +519,7 @@ describe('11. a request that has not finished arriving when the drain starts get
     await client.untilClosed();
   });
 
-  (OPENSSL ? test : test.skip)('over TLS: half a request head gets 408 too', async () => {
+  (HAS_OPENSSL ? test : test.skip)('over TLS: half a request head gets 408 too', async () => {
     const { server, tracker, port } = await track(https.createServer(tlsCredentials(), answering(0)));
     server.headersTimeout = 1_000;
     const client = new RawClient(await handshake(net.connect(port, HOST)));
@@ -685,7 +644,7 @@ describe('13. HTTP/2: streams opened in the round trip of GOAWAY', () => {
     expect(await within(drained as Promise<unknown>, PROMPT_MS, 'the drain')).toMatchObject({ forced: 0 });
   });
 
-  (OPENSSL ? test : test.skip)(
+  (HAS_OPENSSL ? test : test.skip)(
     'over TLS a session still drains with one GOAWAY (no second writer on a TLS socket): the stream in flight finishes',
     async () => {
       const server = http2.createSecureServer(tlsCredentials());

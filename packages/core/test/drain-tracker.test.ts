@@ -1,13 +1,10 @@
-import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { Agent as UndiciAgent, request as undiciRequest } from 'undici';
+import { HAS_OPENSSL, tlsCredentials } from '../../../test/helpers/tls';
 import { DrainTracker, type ConnectionCounts } from '../src/drain-tracker';
 
 /**
@@ -938,51 +935,13 @@ describe('a plain net.Server', () => {
   });
 });
 
-// A throw-away self-signed certificate, made at test time (no key material in the repository).
-const OPENSSL = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0;
-
-(OPENSSL ? describe : describe.skip)('an https server (tracked on secureConnection)', () => {
-  let credentials: { key: Buffer; cert: Buffer };
-
-  beforeAll(() => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'baton-tls-'));
-    try {
-      const made = spawnSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:prime256v1',
-          '-nodes',
-          '-days',
-          '1',
-          '-subj',
-          '/CN=localhost',
-          '-keyout',
-          path.join(dir, 'key.pem'),
-          '-out',
-          path.join(dir, 'cert.pem'),
-        ],
-        { stdio: 'pipe', timeout: 20_000 },
-      );
-      if (made.status !== 0) throw new Error(`openssl failed: ${made.stderr}`);
-      credentials = {
-        key: fs.readFileSync(path.join(dir, 'key.pem')),
-        cert: fs.readFileSync(path.join(dir, 'cert.pem')),
-      };
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
-
+// TLS: a throw-away self-signed certificate made at test time (test/helpers/tls.ts).
+(HAS_OPENSSL ? describe : describe.skip)('an https server (tracked on secureConnection)', () => {
   test('counts TLS connections and requests; drain marks in-flight and late requests Connection: close', async () => {
     const arrived = deferred();
     const release = deferred();
     const { tracker, port } = await track(
-      https.createServer(credentials, (req, res) => {
+      https.createServer(tlsCredentials(), (req, res) => {
         if (req.url === '/slow') {
           arrived.resolve();
           void release.promise.then(() => res.end('slow done'));
