@@ -4,7 +4,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { Http2Sessions } from './internal/http2-sessions';
-import { currentResponse, parserOf } from './internal/http1-socket';
+import { currentResponse, idleLimitOf, parserOf } from './internal/http1-socket';
 import { canMoveNow, discardHusk, holdForMove } from './migration/move-connection';
 import { closeKeepingUnixPath } from './internal/unix-path-guard';
 import type { ConnectionCounts } from './wire/types';
@@ -63,10 +63,6 @@ type HeaderValue = ReturnType<http.ServerResponse['getHeader']>;
 
 /** How often a draining tracker looks for idle sockets that no timer of Node's will close. */
 const SWEEP_INTERVAL_MS = 250;
-/** Node closes an idle keep-alive socket at keepAliveTimeout + 1 s (a constant in Node 20). */
-const NODE_KEEP_ALIVE_BUFFER_MS = 1000;
-/** Idle limit when the server advertises no keep-alive timeout (keepAliveTimeout = 0). */
-const IDLE_LIMIT_WITHOUT_KEEP_ALIVE_MS = 5000;
 /**
  * How long a request head still arriving during a drain (or a TLS handshake still under way) may take,
  * counted from when the drain saw it arriving; then it gets 408 and its socket closes. A head arrives
@@ -572,8 +568,7 @@ export class DrainTracker {
   }
 
   private idleLimit(): number {
-    const keepAlive = (this.server as Partial<http.Server>).keepAliveTimeout ?? 0;
-    return keepAlive > 0 ? keepAlive + NODE_KEEP_ALIVE_BUFFER_MS : IDLE_LIMIT_WITHOUT_KEEP_ALIVE_MS;
+    return idleLimitOf(this.server);
   }
 
   private arrivalLimit(): number {

@@ -1,10 +1,5 @@
-import type http from 'node:http';
+import { idleLimitOf } from '../internal/http1-socket';
 import type net from 'node:net';
-
-/** Node closes an idle keep-alive socket at keepAliveTimeout + 1 s (a constant in Node 20). */
-const NODE_KEEP_ALIVE_BUFFER_MS = 1000;
-/** Idle limit of an adopted socket when the server advertises no keep-alive timeout. */
-const IDLE_LIMIT_WITHOUT_KEEP_ALIVE_MS = 5000;
 
 /**
  * Serves a connection another generation accepted and handed over (issue 13) as if this server had
@@ -28,12 +23,10 @@ export function adoptConnection(server: net.Server, socket: net.Socket): boolean
   linked.server = server;
   linked._server = server;
   server.emit('connection', socket);
-  const keepAlive = (server as Partial<http.Server>).keepAliveTimeout ?? 0;
-  const limit = keepAlive > 0 ? keepAlive + NODE_KEEP_ALIVE_BUFFER_MS : IDLE_LIMIT_WITHOUT_KEEP_ALIVE_MS;
   const timer = setTimeout(() => {
     // Any byte read since: a request came, and Node's own timers cover the socket from then on.
     if (!socket.destroyed && socket.bytesRead === 0) socket.destroy();
-  }, limit);
+  }, idleLimitOf(server));
   timer.unref();
   socket.once('close', () => clearTimeout(timer));
   return true;

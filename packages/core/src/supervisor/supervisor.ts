@@ -4,6 +4,7 @@ import { sumCounts, type ReloadResult } from '../wire/types';
 import { assertPidFileWritable, removePidFileIfOurs, writePidFile } from '../internal/pid-file';
 import type http from 'node:http';
 import type net from 'node:net';
+import type { HeldSocket } from '../migration/move-connection';
 import { createStderrLogger, LifecycleLog } from '../logger';
 import { startHealthServer } from './health-server';
 import { ControlServer } from '../control/server';
@@ -376,7 +377,9 @@ export class Supervisor implements ControlTarget {
         this.log.info('listener', `holding ${key} (fd ${handle.fd}) from worker ${worker.pid}`);
     });
     worker.on('reload', (id: number) => this.onWorkerReloadRequest(worker, id));
-    worker.on('connection', (key: string, socket: net.Socket) => this.relayConnection(worker, key, socket));
+    worker.on('connection', (key: string, socket: net.Socket, held: HeldSocket) =>
+      this.relayConnection(worker, key, socket, held),
+    );
     worker.on('self-retire', () => {
       // A new worker of a reload in progress: the reload aborts (see rollingReload).
       if (this.stopping || worker.generation === this.reloadingGeneration) return;
@@ -453,7 +456,7 @@ export class Supervisor implements ControlTarget {
    * destroying it closes nothing and lets Node forget it (the sender's server.close() waits for that).
    * With no worker to take it, it is closed: the client sees its idle keep-alive connection end.
    */
-  private relayConnection(from: Worker, key: string, socket: net.Socket): void {
+  private relayConnection(from: Worker, key: string, socket: net.Socket, held: HeldSocket): void {
     const target = this.connectionTargetFor(from, key);
     if (target === undefined) {
       this.log.debug('relay', `no ready worker serves ${key} for a connection worker ${from.pid} handed over; closed`, {
@@ -464,7 +467,6 @@ export class Supervisor implements ControlTarget {
       return;
     }
     target.movedIn += 1;
-    const descriptor = (socket as unknown as { _handle?: { close(): void } | null })._handle;
     const failed = (): void => {
       target.movedIn -= 1;
       this.log.debug('relay', `worker ${target.pid} could not take a connection from worker ${from.pid}; closed`, {
@@ -473,7 +475,7 @@ export class Supervisor implements ControlTarget {
       });
       // Node may have taken the descriptor off the socket for a send that never completed (the worker
       // died meanwhile): then nothing else closes it, and the client would wait on a dead connection.
-      if (descriptor && (socket as unknown as { _handle?: unknown })._handle !== descriptor) descriptor.close();
+      held.closeIfOrphaned();
       socket.destroy();
     };
     target.sendConnection(key, socket).then((sent) => (sent ? socket.destroy() : failed()), failed);

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { waitForReady, type Child, type ChildPlan } from '../child/spawn';
+import { holdForMove } from '../migration/move-connection';
 import { isBatonMessage, type GenerationMessage, type RetireReason, type SupervisorMessage } from '../wire/ipc';
 import type { ConnectionCounts, Status } from '../wire/types';
 import type { WorkerCommand } from './command';
@@ -37,28 +38,10 @@ export const KILL_GRACE_MS = 5000;
 const NOT_A_BATON_APP =
   ': it never loaded @baton/core over the IPC channel. The command must be a Node program that listens through @baton/*, started directly or by a script that execs node';
 
-/** The libuv stream under a net.Socket, as far as stopping it reading goes. */
-interface ReadableHandle {
-  reading?: boolean;
-  readStop(): number;
-}
-
-/**
- * Stops a client socket that arrived over IPC from reading, so the bytes its client sends next stay in
- * the kernel for the worker it goes to. Node creates the socket reading (its constructor calls
- * readStart), and reads on the next I/O turn: this must run on the turn the message arrived.
- */
-function stopReading(socket: net.Socket): void {
-  const handle = (socket as unknown as { _handle?: ReadableHandle | null })._handle;
-  if (!handle || typeof handle.readStop !== 'function') return;
-  handle.reading = false;
-  handle.readStop();
-}
-
 /**
  * One worker of `baton run`: a child started like an in-place successor (child/spawn.ts) that keeps
- * its IPC channel. Emits 'listener' (key, handle), 'reload' (request id), 'connection' (key, socket:
- * not reading, see stopReading), 'self-retire' and 'exit' (WorkerExit).
+ * its IPC channel. Emits 'listener' (key, handle), 'reload' (request id), 'connection' (key, socket,
+ * held: the socket stopped reading, see onMessage), 'self-retire' and 'exit' (WorkerExit).
  */
 export class Worker extends EventEmitter {
   readonly generation: number;
@@ -259,12 +242,13 @@ export class Worker extends EventEmitter {
         break;
       case 'connection':
         if (handle instanceof net.Socket) {
-          // Before anything else, on this turn: see stopReading.
-          stopReading(handle);
+          // Before anything else, on this turn: Node made the socket reading, and reads on the next I/O
+          // turn; stopped now, what the client sends next stays in the kernel for the worker it goes to.
+          const held = holdForMove(handle);
           // A client that resets while the socket waits here must not crash the supervisor.
           handle.on('error', () => undefined);
           if (this.listenerCount('connection') === 0) handle.destroy();
-          else this.emit('connection', m.key, handle);
+          else this.emit('connection', m.key, handle, held);
         }
         // Every one is answered, with a socket or without: the worker waits for it to finish its drain.
         this.send({ baton: 'connection-received' });
